@@ -1,0 +1,83 @@
+"""Input validation shared by the estimator: every bad input raises a ValueError that names the argument."""
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def check_samples(x: Tensor, name: str = "x") -> Tensor:
+    """Check a batch of samples (N, ...) and return it flattened to (N, D).
+
+    Raises:
+        ValueError: fewer than 2 samples, no features, or a NaN/Inf entry.
+    """
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 1 or x.shape[0] < 2:
+        raise ValueError(f"{name} needs at least 2 samples along dim 0, got shape {tuple(x.shape)}")
+    x = x.reshape(x.shape[0], -1)
+    if x.shape[1] == 0:
+        raise ValueError(f"{name} has no features per sample (shape {tuple(x.shape)})")
+    if not x.is_floating_point():
+        x = x.to(torch.get_default_dtype())
+    check_finite(x, name)
+    return x
+
+
+def check_finite(t: Tensor, name: str) -> None:
+    """Raise if `t` holds a NaN or an Inf, saying how many."""
+    if t.numel() and torch.isfinite(t.sum()):  # one reduction, no temporary; NaN and ±Inf propagate
+        return
+    bad = ~torch.isfinite(t)
+    if bad.any():
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or Inf) out of {t.numel()}; "
+            "check the activations or inputs that produced it"
+        )
+
+
+def check_sigma(sigma, name: str = "sigma") -> Tensor:
+    """Return `sigma` as a tensor after checking every entry is finite and > 0.
+
+    A Python number becomes a float64 tensor, so a float64 computation keeps σ's full precision.
+    """
+    s = sigma if isinstance(sigma, Tensor) else torch.as_tensor(sigma, dtype=torch.float64)
+    if not s.is_floating_point():
+        s = s.to(torch.get_default_dtype())
+    if s.numel() == 0 or not torch.isfinite(s).all() or (s <= 0).any():
+        raise ValueError(f"{name} must be finite and > 0, got {sigma!r}")
+    return s
+
+
+def check_alpha(alpha: float) -> float:
+    """Return `alpha` as a float after checking 0 < alpha < inf."""
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError):
+        raise ValueError(f"alpha must be a number > 0, got {alpha!r}") from None
+    if not math.isfinite(a) or a <= 0:
+        raise ValueError(f"alpha must be finite and > 0, got {alpha!r}")
+    return a
+
+
+def check_gram(K: Tensor, name: str = "K") -> None:
+    """Check a Gram matrix or a stack of them: (..., N, N), N ≥ 2, finite, positive diagonal."""
+    if not isinstance(K, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(K).__name__}")
+    if K.dim() < 2 or K.shape[-1] != K.shape[-2]:
+        raise ValueError(f"{name} must be square (..., N, N), got shape {tuple(K.shape)}")
+    if K.shape[-1] < 2:
+        raise ValueError(f"{name} needs at least 2 samples, got shape {tuple(K.shape)}")
+    check_finite(K, name)
+    if (K.diagonal(dim1=-2, dim2=-1) <= 0).any():
+        raise ValueError(f"{name} must have a positive diagonal (a kernel has κ(x, x) > 0)")
+
+
+def check_same_size(*Ks: Tensor, names=None) -> None:
+    """Raise if Gram matrices disagree on the number of samples N; `names` label them in the message."""
+    sizes = [K.shape[-1] for K in Ks]
+    if len(set(sizes)) > 1:
+        names = names or [f"Ks[{i}]" for i in range(len(Ks))]
+        got = ", ".join(f"{n} has N = {s}" for n, s in zip(names, sizes))
+        raise ValueError(f"Gram matrices must share the sample count N: {got}")

@@ -1,0 +1,153 @@
+"""Kernels on activations: pairwise distances, the tensor (Gaussian) kernel, Yu et al.'s multivariate kernel,
+the label kernel and kernel alignment (PAPER.md §2).
+
+All kernels use the authors' convention κ(x, x') = exp(−‖x − x'‖² / σ²), without a factor 2.
+"""
+
+import torch
+from torch import Tensor
+
+from ipkit.checks import check_gram, check_same_size, check_samples, check_sigma
+
+
+def _sq_dists(x: Tensor) -> Tensor:
+    """Squared Euclidean distances between rows, batched: (..., N, D) -> (..., N, N).
+
+    Uses ‖a‖² + ‖b‖² − 2⟨a, b⟩ after centring each batch of rows: distances do not change under
+    translation, and centring removes most of the cancellation the Gram trick suffers in float32.
+    """
+    x = x - x.mean(dim=-2, keepdim=True)
+    gram = x @ x.mT  # (..., N, N)
+    sq = gram.diagonal(dim1=-2, dim2=-1)  # ‖x_i‖², read off the product: no N×D temporary
+    d2 = sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2.0 * gram
+    d2 = 0.5 * (d2 + d2.mT)  # exact symmetry; matmul round-off is not symmetric
+    d2.clamp_(min=0.0)
+    d2.diagonal(dim1=-2, dim2=-1).zero_()
+    return d2
+
+
+def pairwise_sq_dists(x: Tensor) -> Tensor:
+    """Squared Euclidean distances between the N samples of `x`, each flattened.
+
+    .. math:: D_{ij} = \\|x_i - x_j\\|^2
+
+    Memory is O(N² + N·D): no N×N×D difference tensor is formed.
+
+    Args:
+        x: (N, ...) samples; a sample may be a vector or a C×H×W tensor.
+
+    Returns:
+        (N, N) symmetric, non-negative, zero diagonal, in x's dtype and device.
+    """
+    return _sq_dists(check_samples(x, "x"))
+
+
+def gaussian_from_sq_dists(d2: Tensor, sigma) -> Tensor:
+    """Gaussian kernel from squared distances: exp(−D / σ²).
+
+    Args:
+        d2: (..., N, N) squared distances.
+        sigma: a scalar, or a tensor of widths of shape (G,) giving a (G, ..., N, N) stack (one per width).
+    """
+    if not d2.is_floating_point():
+        d2 = d2.to(torch.get_default_dtype())
+    s = check_sigma(sigma).to(device=d2.device, dtype=d2.dtype)
+    s = s.clamp(min=torch.finfo(d2.dtype).tiny)  # a σ below the dtype's range is still a valid, tiny width
+    s = s.reshape(s.shape + (1,) * d2.dim())
+    # Two divisions, not d2 / σ²: σ² underflows to 0 for σ < 1e-19 in float32, giving 0/0 on the diagonal.
+    return torch.exp(-(d2 / s) / s)
+
+
+def gaussian_gram(x: Tensor, sigma) -> Tensor:
+    """Tensor kernel Gram matrix (PAPER.md §2): K_ij = exp(−‖X_i − X_j‖_F² / σ²).
+
+    For a dense layer a sample is a vector; for a convolutional layer it is the whole C×H×W output,
+    so every layer gets a single Gram matrix whatever its shape.
+
+    Args:
+        x: (N, ...) samples.
+        sigma: kernel width σ > 0.
+
+    Returns:
+        (N, N) Gram matrix with unit diagonal.
+
+    Example:
+        >>> gaussian_gram(torch.zeros(3, 2), sigma=1.0)
+        tensor([[1., 1., 1.], [1., 1., 1.], [1., 1., 1.]])
+    """
+    return gaussian_from_sq_dists(pairwise_sq_dists(x), sigma)
+
+
+def channel_sq_dists(x: Tensor) -> Tensor:
+    """Squared distances per channel: x of shape (N, C, ...) -> (C, N, N), each channel's map flattened."""
+    if not isinstance(x, Tensor) or x.dim() < 2:
+        raise ValueError(f"x must be (N, C, ...) with a channel axis, got shape {tuple(getattr(x, 'shape', ()))}")
+    flat = check_samples(x, "x")  # validates N ≥ 2 and finiteness
+    n, c = x.shape[:2]
+    return _sq_dists(flat.reshape(n, c, -1).transpose(0, 1))  # (C, N, H*W) -> (C, N, N)
+
+
+def multivariate_gram(x: Tensor, sigmas) -> Tensor:
+    """Yu et al.'s multivariate kernel: the Hadamard product of per-channel Gaussian Gram matrices.
+
+    .. math:: K = K_1 ∘ … ∘ K_C, \\quad (K_c)_{ij} = \\exp(−\\|X_{i,c} − X_{j,c}\\|^2 / σ_c^2)
+
+    Evaluated as exp(−Σ_c D_c / σ_c²), which is the same product without intermediate underflow.
+    With all σ_c equal it is exactly the tensor kernel `gaussian_gram(x, σ)` (PAPER.md §2).
+
+    Args:
+        x: (N, C, ...) activations; each channel's map is flattened.
+        sigmas: (C,) per-channel widths.
+
+    Returns:
+        (N, N) Gram matrix with unit diagonal.
+    """
+    d2 = channel_sq_dists(x)
+    s = check_sigma(sigmas, "sigmas").to(device=d2.device, dtype=d2.dtype).reshape(-1)
+    if s.numel() != d2.shape[0]:
+        raise ValueError(f"sigmas needs one width per channel: {d2.shape[0]} channels, got {s.numel()} widths")
+    s = s.clamp(min=torch.finfo(d2.dtype).tiny)[:, None, None]
+    return torch.exp(-((d2 / s) / s).sum(dim=0))  # two divisions: σ_c² can underflow (see gaussian_from_sq_dists)
+
+
+def label_gram(y: Tensor, num_classes: int) -> Tensor:
+    """Label kernel: K_ij = 1 if y_i = y_j else 0.
+
+    This is the Gaussian kernel on one-hot labels with the authors' σ_Y = 0.1 (off-diagonal entries
+    exp(−2/0.01) ≈ 1e−87 are exactly 0 here). S(K_Y) is the empirical class entropy of the batch.
+
+    Args:
+        y: (N,) integer labels in [0, num_classes).
+        num_classes: number of classes.
+
+    Returns:
+        (N, N) Gram matrix in the default float dtype, on y's device.
+    """
+    if not isinstance(y, Tensor) or y.dim() != 1 or y.is_floating_point() or y.is_complex():
+        raise ValueError(f"y must be a 1-D tensor of integer labels, got {getattr(y, 'dtype', type(y))} "
+                         f"of shape {tuple(getattr(y, 'shape', ()))}")
+    if y.shape[0] < 2:
+        raise ValueError(f"y needs at least 2 samples, got {y.shape[0]}")
+    if int(num_classes) < 1:
+        raise ValueError(f"num_classes must be ≥ 1, got {num_classes}")
+    if (y < 0).any() or (y >= num_classes).any():
+        raise ValueError(f"labels must lie in [0, {num_classes}), got values from {int(y.min())} to {int(y.max())}")
+    return (y[:, None] == y[None, :]).to(torch.get_default_dtype())
+
+
+def kernel_alignment(K1: Tensor, K2: Tensor) -> Tensor:
+    """Kernel alignment (Cristianini et al.): ⟨K1, K2⟩_F / (‖K1‖_F ‖K2‖_F).
+
+    Args:
+        K1: (..., N, N) Gram matrices, e.g. one per candidate width.
+        K2: (..., N, N) Gram matrices broadcastable against K1.
+
+    Returns:
+        (...) alignments in [0, 1] for non-negative kernels.
+    """
+    check_gram(K1, "K1")
+    check_gram(K2, "K2")
+    check_same_size(K1, K2, names=("K1", "K2"))
+    K2 = K2.to(K1.dtype)
+    inner = (K1 * K2).sum(dim=(-2, -1))
+    return inner / (torch.linalg.matrix_norm(K1) * torch.linalg.matrix_norm(K2))

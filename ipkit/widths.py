@@ -1,0 +1,218 @@
+"""Kernel-width selection (PAPER.md §3): alignment with the label kernel, smoothed over training steps,
+and the k-nearest-neighbour and Silverman-type rules offered as alternatives.
+
+All rules take the squared-distance matrix of a layer, so a width costs no second pass over the activations.
+"""
+
+import math
+
+import torch
+from torch import Tensor
+
+from ipkit.checks import check_finite, check_gram, check_same_size, check_sigma
+
+_CHUNK_ELEMENTS = 2**24  # bound on (candidates × N × N) held at once by the alignment search
+
+
+def mean_distance(d2: Tensor) -> Tensor:
+    """Mean Euclidean distance over the N(N−1) off-diagonal pairs of squared-distance matrices (..., N, N)."""
+    n = d2.shape[-1]
+    return d2.clamp(min=0).sqrt().sum(dim=(-2, -1)) / (n * (n - 1))
+
+
+def alignment_grid(d2: Tensor, n_candidates: int = 100, sigma_min: float = 0.3, scale: float = 10.0) -> Tensor:
+    """The paper's candidate widths: linspace(σ_min, scale · mean distance, n_candidates) (PAPER.md §3).
+
+    Args:
+        d2: (..., N, N) squared distances; one grid per matrix.
+
+    Returns:
+        (..., n_candidates) widths; for constant activations every candidate is σ_min.
+    """
+    if n_candidates < 1:
+        raise ValueError(f"n_candidates must be ≥ 1, got {n_candidates}")
+    if not (sigma_min > 0 and scale > 0):
+        raise ValueError(f"sigma_min and scale must be > 0, got sigma_min={sigma_min}, scale={scale}")
+    upper = (scale * mean_distance(d2)).clamp(min=sigma_min)  # (...)
+    steps = torch.linspace(0.0, 1.0, n_candidates, dtype=d2.dtype, device=d2.device)
+    return sigma_min + (upper - sigma_min).unsqueeze(-1) * steps
+
+
+def alignment_scores(d2: Tensor, K_y: Tensor, sigmas: Tensor) -> Tensor:
+    """Kernel alignment A(K_σ, K_Y) for every candidate σ, from the distance matrix alone.
+
+    Uses symmetry and the unit diagonal of K_σ: with e_p = exp(−d_p / σ²) over the N(N−1)/2 pairs p,
+    ⟨K_σ, K_Y⟩ = tr(K_Y) + 2 Σ_p e_p (K_Y)_p and ‖K_σ‖² = N + 2 Σ_p e_p², so the grid costs one
+    (G, N(N−1)/2) exponential and no N×N matrix per candidate.
+
+    Args:
+        d2: (..., N, N) squared distances, e.g. one matrix per layer.
+        K_y: (N, N) label Gram matrix.
+        sigmas: (..., G) candidate widths for each matrix of d2.
+
+    Returns:
+        (..., G) alignments.
+    """
+    check_gram(K_y, "K_y")
+    check_same_size(d2, K_y, names=("d2", "K_y"))
+    check_finite(d2, "d2")
+    check_sigma(sigmas, "sigmas")
+    n = d2.shape[-1]
+    i, j = torch.triu_indices(n, n, offset=1, device=d2.device)
+    y = K_y.to(d2.dtype)
+    d_pairs, y_pairs = d2[..., i, j].unsqueeze(-2), y[i, j]  # (..., 1, P), (P,)
+    y_trace, y_norm = y.diagonal().sum(), torch.linalg.matrix_norm(y)
+    chunk = max(1, _CHUNK_ELEMENTS // d_pairs.numel())
+    scores = []
+    for s in sigmas.to(d2.dtype).split(chunk, dim=-1):
+        e = torch.exp(-d_pairs / s.unsqueeze(-1) ** 2)  # (..., g, P)
+        k_norm = torch.sqrt(n + 2.0 * (e * e).sum(dim=-1))
+        scores.append((y_trace + 2.0 * (e @ y_pairs)) / (k_norm * y_norm))
+    return torch.cat(scores, dim=-1)
+
+
+def alignment_sigmas(
+    d2: Tensor, K_y: Tensor, n_candidates: int = 100, sigma_min: float = 0.3, scale: float = 10.0
+) -> Tensor:
+    """The width σ* on the paper's grid that maximizes kernel alignment with the label kernel (PAPER.md §3),
+    for a stack of distance matrices at once (all layers of a network in one batched search).
+
+    .. math:: σ^* = \\arg\\max_σ \\frac{⟨K_σ, K_Y⟩_F}{\\|K_σ\\|_F \\|K_Y\\|_F}
+
+    Args:
+        d2: (..., N, N) squared distances of the layers' activations.
+        K_y: (N, N) label Gram matrix.
+        n_candidates: grid size; the paper uses 300 for the first 20 steps, then 100.
+        sigma_min: smallest candidate (0.3 in the paper).
+        scale: the largest candidate is scale × mean pairwise distance (10 in the paper).
+
+    Returns:
+        (...) widths, on d2's device.
+    """
+    sigmas = alignment_grid(d2, n_candidates, sigma_min, scale)
+    best = alignment_scores(d2, K_y, sigmas).argmax(dim=-1, keepdim=True)
+    return sigmas.gather(-1, best).squeeze(-1)
+
+
+def alignment_sigma(
+    d2: Tensor, K_y: Tensor, n_candidates: int = 100, sigma_min: float = 0.3, scale: float = 10.0
+) -> float:
+    """`alignment_sigmas` for one (N, N) distance matrix, as a float."""
+    return float(alignment_sigmas(d2, K_y, n_candidates, sigma_min, scale))
+
+
+def knn_sigma(d2: Tensor, k: int = 10) -> float:
+    """Mean distance to the k-th nearest neighbour (the authors' earlier rule).
+
+    Args:
+        d2: (N, N) squared distances.
+        k: neighbour rank, 1 ≤ k ≤ N − 1 (each sample itself is rank 0).
+    """
+    check_finite(d2, "d2")
+    n = d2.shape[-1]
+    if not 1 <= k <= n - 1:
+        raise ValueError(f"k must lie in [1, N−1] = [1, {n - 1}], got {k}")
+    d = d2.clamp(min=0).sqrt().sort(dim=-1).values[:, k].mean()
+    return max(float(d), torch.finfo(d2.dtype).tiny)  # identical samples: distance 0 is not a width
+
+
+def silverman_sigma(n: int, dim: int, gamma: float = 1.0) -> float:
+    """Silverman-type width σ = γ · N^(−1/(4+d)) used by Yu et al. for the multivariate approach.
+
+    Args:
+        n: number of samples N.
+        dim: dimension d of one variable (for a channel, H·W).
+        gamma: scale γ > 0.
+    """
+    if n < 2 or dim < 1 or not gamma > 0:
+        raise ValueError(f"need n ≥ 2, dim ≥ 1 and gamma > 0, got n={n}, dim={dim}, gamma={gamma}")
+    return gamma * n ** (-1.0 / (4 + dim))
+
+
+class KernelWidths:
+    """Per-layer kernel widths chosen by a rule and smoothed over training steps (PAPER.md §3, step 4).
+
+    .. math:: σ_t = β σ_{t−1} + (1 − β) σ^*_t, \\quad σ_1 = σ^*_1
+
+    β is per training step, as in the paper, which measures every step. When updates come with their
+    step and Δt steps apart (a sparser measurement schedule), the previous width is weighted by β^Δt: the
+    smoothing then forgets at the same rate per step whatever the schedule.
+
+    Args:
+        rule: "alignment" (the paper's), "knn" or "silverman".
+        beta: smoothing factor β in [0, 1); 0 disables smoothing.
+        n_candidates_early, n_candidates, early_steps: the alignment grid has n_candidates_early points for
+            a layer's first `early_steps` updates, then n_candidates (300, 100 and 20 in the paper).
+        sigma_min, scale: the alignment grid's bounds (see `alignment_grid`).
+        k: neighbour rank for "knn".
+        gamma: scale for "silverman".
+
+    Attributes:
+        sigmas_: dict layer -> current smoothed width.
+        updates_: dict layer -> number of updates so far.
+        steps_: dict layer -> training step of the last update (when steps are given).
+    """
+
+    RULES = ("alignment", "knn", "silverman")
+
+    def __init__(self, rule="alignment", beta=0.9, n_candidates_early=300, n_candidates=100, early_steps=20,
+                 sigma_min=0.3, scale=10.0, k=10, gamma=1.0):
+        if rule not in self.RULES:
+            raise ValueError(f"unknown width rule {rule!r}; valid rules: {', '.join(self.RULES)}")
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"beta must lie in [0, 1), got {beta}")
+        self.rule, self.beta = rule, beta
+        self.n_candidates_early, self.n_candidates, self.early_steps = n_candidates_early, n_candidates, early_steps
+        self.sigma_min, self.scale, self.k, self.gamma = sigma_min, scale, k, gamma
+        self.sigmas_: dict[str, float] = {}
+        self.updates_: dict[str, int] = {}
+        self.steps_: dict[str, int] = {}
+
+    def _n_candidates(self, layer: str) -> int:
+        return self.n_candidates_early if self.updates_.get(layer, 0) < self.early_steps else self.n_candidates
+
+    def raw_sigmas(self, layers: list[str], d2: Tensor, K_y: Tensor | None = None,
+                   dims: list[int] | None = None) -> list[float]:
+        """The rule's widths σ*_t for this step, before smoothing, for layers with distances d2 (L, N, N)."""
+        if self.rule == "alignment":
+            if K_y is None:
+                raise ValueError("the alignment rule needs the label Gram matrix K_y")
+            raw = [math.nan] * len(layers)
+            for n in {self._n_candidates(layer) for layer in layers}:  # one batched search per grid size
+                idx = [i for i, layer in enumerate(layers) if self._n_candidates(layer) == n]
+                found = alignment_sigmas(d2[idx], K_y, n, self.sigma_min, self.scale).tolist()
+                for i, sigma in zip(idx, found):
+                    raw[i] = sigma
+            return raw
+        if self.rule == "knn":
+            return [knn_sigma(d, self.k) for d in d2]
+        if dims is None:
+            raise ValueError("the silverman rule needs the dimension of one sample (dim)")
+        return [silverman_sigma(d2.shape[-1], dim, self.gamma) for dim in dims]
+
+    def update_all(self, layers: list[str], d2: Tensor, K_y: Tensor | None = None,
+                   dims: list[int] | None = None, step: int | None = None) -> list[float]:
+        """Choose this step's widths for several layers at once (d2: (L, N, N)), smooth, store and return them."""
+        out = []
+        for layer, raw in zip(layers, self.raw_sigmas(layers, d2, K_y, dims)):
+            prev = self.sigmas_.get(layer)
+            gap = 1 if step is None or layer not in self.steps_ else max(1, step - self.steps_[layer])
+            beta = self.beta**gap
+            sigma = raw if prev is None else beta * prev + (1.0 - beta) * raw
+            if not math.isfinite(sigma) or sigma <= 0:
+                raise ValueError(f"layer {layer!r}: width rule {self.rule!r} gave σ = {sigma}")
+            self.sigmas_[layer] = sigma
+            self.updates_[layer] = self.updates_.get(layer, 0) + 1
+            if step is not None:
+                self.steps_[layer] = step
+            out.append(sigma)
+        return out
+
+    def raw_sigma(self, layer: str, d2: Tensor, K_y: Tensor | None = None, dim: int | None = None) -> float:
+        """The rule's width σ*_t for one layer (d2: (N, N)), before smoothing."""
+        return self.raw_sigmas([layer], d2[None], K_y, None if dim is None else [dim])[0]
+
+    def update(self, layer: str, d2: Tensor, K_y: Tensor | None = None, dim: int | None = None,
+               step: int | None = None) -> float:
+        """Choose this step's width for `layer`, smooth it with the previous one, store and return it."""
+        return self.update_all([layer], d2[None], K_y, None if dim is None else [dim], step)[0]

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs every notebook with papermill into results/: executed notebooks, CSV tables, PNG figures and run.json.
+#
+#   ./run_all.sh                      quick profile (default): all notebooks on a laptop CPU
+#   ./run_all.sh paper                the paper's settings (VGG-16 needs a GPU), into results/paper/
+#   ./run_all.sh quick --only 02      only the notebooks whose name contains "02"
+#   ./run_all.sh quick -p epochs 1    extra papermill parameters, passed to every notebook
+#
+# Each notebook runs into a temporary folder that replaces results/<name>/ only when it succeeds, so a
+# failure leaves the earlier complete results in place; the others still run; the exit code says if any failed.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+profile=quick
+if [[ $# -gt 0 && $1 != -* ]]; then profile=$1; shift; fi
+only=""
+extra=()
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --only) only=$2; shift 2 ;;
+        -p) extra+=(-p "$2" "$3"); shift 3 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) echo "unknown option $1 (see ./run_all.sh --help)" >&2; exit 2 ;;
+    esac
+done
+
+# job = notebook[:tag]; a tag names a variant and a parameter file notebooks/profiles/<profile>/<notebook>[-tag].yaml
+case $profile in
+    quick) jobs=(01_mlp_mnist 02_cnn_mnist 03_vgg16_cifar10 04_kernel_comparison 05_early_stopping); out=results ;;
+    paper) jobs=(01_mlp_mnist:tanh 01_mlp_mnist:relu 02_cnn_mnist:relu 02_cnn_mnist:tanh 03_vgg16_cifar10)
+           out=results/paper ;;
+    *) echo "unknown profile '$profile'; valid profiles: quick, paper" >&2; exit 2 ;;
+esac
+
+py=$(bash scripts/setup_env.sh | tail -n 1) || { echo "environment set-up failed" >&2; exit 1; }
+mkdir -p "$out"
+failed=()
+done_ok=()
+total=0
+for job in "${jobs[@]}"; do [[ -z $only || $job == *"$only"* ]] && total=$((total + 1)); done
+[[ $total -gt 0 ]] || { echo "no notebook matches --only '$only'" >&2; exit 2; }
+
+i=0
+for job in "${jobs[@]}"; do
+    [[ -z $only || $job == *"$only"* ]] || continue
+    i=$((i + 1))
+    nb=${job%%:*}
+    tag=${job#"$nb"}; tag=${tag#:}
+    name=$nb${tag:+-$tag}
+    [[ -f notebooks/$nb.ipynb ]] || { echo "[$i/$total] $name: notebooks/$nb.ipynb is missing" >&2; failed+=("$name"); continue; }
+    params=()
+    [[ -f notebooks/profiles/$profile/$name.yaml ]] && params+=(-f "notebooks/profiles/$profile/$name.yaml")
+    tmp="$out/.tmp-$name"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    echo "[$i/$total] $name ($profile profile) ..."
+    start=$(date +%s)
+    if "$py" -m papermill "notebooks/$nb.ipynb" "$tmp/$nb.ipynb" --cwd . --progress-bar \
+            "${params[@]}" -p progress False "${extra[@]}" -p output_dir "$tmp"; then
+        rm -rf "$out/$name.old"
+        [[ -d $out/$name ]] && mv "$out/$name" "$out/$name.old"
+        mv "$tmp" "$out/$name" && rm -rf "$out/$name.old"
+        done_ok+=("$name ($(( $(date +%s) - start )) s)")
+        echo "[$i/$total] $name: ok in $(( $(date +%s) - start )) s -> $out/$name/"
+    else
+        failed+=("$name")
+        echo "[$i/$total] $name: FAILED after $(( $(date +%s) - start )) s; executed notebook kept in $tmp/" >&2
+    fi
+done
+
+echo
+echo "summary ($profile profile): ${#done_ok[@]} ok, ${#failed[@]} failed"
+for s in "${done_ok[@]}"; do echo "  ok      $s"; done
+for s in "${failed[@]}"; do echo "  FAILED  $s"; done
+[[ ${#failed[@]} -eq 0 ]]

@@ -1,0 +1,101 @@
+"""One experiment end to end on a tiny MNIST subset: the Results it returns (IP table, training log, early-stopping
+steps, summary, info) and a diverging run that is recorded instead of crashing."""
+
+import math
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ipkit.experiment import Experiment, Results, resolve_device, run_experiment
+from ipkit.tracker import COLUMNS
+
+LOG_COLUMNS = {"run", "seed", "epoch", "step", "loss", "batch_accuracy", "val_loss", "val_accuracy"}
+
+
+def tiny(root, **kwargs) -> Experiment:
+    """600 training images (540 after a 10 % validation split: 6 steps of 100), 300 test images, one epoch."""
+    options = dict(model="mlp", train_size=600, test_size=300, epochs=1, n_test=100, eval_every=2, progress=False,
+                   device="cpu", data_root=str(root))
+    return Experiment(**(options | kwargs))
+
+
+def test_run_experiment_returns_results(mnist_root):
+    exp = tiny(mnist_root, seeds=(0, 1), patience=(2, 100))
+    results = run_experiment(exp)
+    assert isinstance(results, Results)
+
+    ip = results.ip
+    assert list(ip.columns) == COLUMNS
+    assert len(ip) == 2 * 6 * 5 * 2  # seeds × steps × layers × splits
+    assert ip.groupby(["run", "seed"]).size().to_dict() == {(0, 0): 60, (1, 1): 60}
+    assert set(ip.step) == set(range(1, 7)) and set(ip.split) == {"train", "test"}
+    train_n = ip[ip.split == "train"].groupby("step").n.unique().map(list).to_dict()
+    assert train_n == {1: [100], 2: [100], 3: [100], 4: [100], 5: [100], 6: [40]}  # the last batch holds 40
+    assert (ip.loc[ip.split == "test", "n"] == 100).all()
+    values = ip[["H_T", "I_XT", "I_TY", "H_X", "H_Y"]].to_numpy()
+    assert np.isfinite(values).all()
+    assert (values >= -1e-6).all() and (values <= math.log2(100) + 1e-6).all()
+
+    log = results.log
+    assert LOG_COLUMNS <= set(log.columns)  # more (test_loss, ...) may follow
+    assert len(log) == 2 * 6 and log.groupby("seed").step.apply(list).to_dict() == {0: [1, 2, 3, 4, 5, 6],
+                                                                                     1: [1, 2, 3, 4, 5, 6]}
+    assert log.loc[log.val_loss.notna(), "step"].tolist() == [2, 4, 6, 2, 4, 6]  # eval_every=2
+    assert np.isfinite(log["loss"]).all()
+    assert not log[log.seed == 0]["loss"].equals(log[log.seed == 1]["loss"].reset_index(drop=True))
+
+    stops = results.early_stopping
+    assert {"patience", "stop_step", "best_step", "run", "seed"} <= set(stops.columns)
+    assert len(stops) == 2 * 2 and sorted(stops.patience.unique()) == [2, 100]
+    assert stops.loc[stops.patience == 100, "stop_step"].isna().all()  # 6 steps cannot exhaust a patience of 100
+
+    summary = results.summary
+    assert summary[["run", "seed"]].to_dict("list") == {"run": [0, 1], "seed": [0, 1]}
+    assert (summary.steps == 6).all()
+    assert np.isfinite(summary[["final_loss", "test_loss", "test_accuracy"]].to_numpy()).all()
+    assert (summary.test_accuracy > 0.3).all()  # 10 % is chance; 6 SGD steps already do much better
+
+    info = results.info
+    assert info["diverged"] == [] and info["device"] == "cpu"
+    assert (info["train_samples"], info["val_samples"], info["test_samples"]) == (540, 60, 300)
+    assert info["experiment"] == asdict(exp) and info["seconds"] > 0
+
+
+def test_splits_and_schedule_are_passed_on(mnist_root):
+    results = run_experiment(tiny(mnist_root, splits=("train",), every=2, dense_until=1, n=50))
+    ip = results.ip
+    assert set(ip.split) == {"train"} and sorted(set(ip.step)) == [1, 2, 4, 6]
+    assert ip.groupby("step").n.max().to_dict() == {1: 50, 2: 50, 4: 50, 6: 40}  # n, or the smaller last batch
+
+
+@pytest.mark.parametrize("model, lr", [
+    ("mlp", 1e4),  # the loss becomes Inf at step 6: `train` raises TrainingDiverged
+    ("cnn", 100.0),  # activations overflow before the loss does: the tracker stops measuring, training goes on
+])
+def test_diverging_run_is_recorded_not_raised(mnist_root, model, lr):
+    exp = tiny(mnist_root, model=model, lr=lr, seeds=(0, 1), splits=("train",))
+    with pytest.warns(RuntimeWarning) as record:
+        results = run_experiment(exp)
+    messages = [str(w.message) for w in record if issubclass(w.category, RuntimeWarning)]
+    for run in [0, 1]:
+        assert any(m.startswith(f"run {run} (seed {run}): ") and ("diverged" in m) for m in messages), messages
+    assert results.info["diverged"] == [0, 1]
+    assert set(results.log.seed) == {0, 1} and len(results.summary) == 2
+    recorded = results.ip[["H_T", "I_XT", "I_TY"]].to_numpy()
+    assert np.isfinite(recorded).all()  # what was measured before the divergence is kept, and finite
+    last_measured = results.ip.groupby("seed").step.max()
+    last_logged = results.log.groupby("seed").step.max()
+    assert (last_measured.reindex(last_logged.index).fillna(0) <= last_logged).all()
+
+
+def test_resolve_device():
+    assert str(resolve_device("cpu")) == "cpu"
+    assert resolve_device("auto").type in {"cpu", "cuda"}
+
+
+def test_results_tables_are_dataframes(mnist_root):
+    results = run_experiment(tiny(mnist_root, splits=("train",), epochs=1, train_size=300))
+    for table in [results.ip, results.log, results.early_stopping, results.summary]:
+        assert isinstance(table, pd.DataFrame) and len(table) > 0

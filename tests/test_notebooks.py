@@ -1,0 +1,70 @@
+"""The notebooks as users run them: through papermill with tiny parameters, checking what they wrote."""
+
+import json
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pandas as pd
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+# Parameters that make each notebook run in seconds on a CPU while going through every cell.
+TINY = {
+    "01_mlp_mnist": dict(epochs=1, seeds=[0], train_size=1100, test_size=300, every=1, dense_until=0, eval_every=5,
+                         patience=[2, 5], accuracy_floor=0.5),
+    "02_cnn_mnist": dict(epochs=1, seeds=[0], train_size=1100, test_size=300, every=1, dense_until=0, eval_every=5,
+                         patience=[2, 5], accuracy_floor=0.2),
+    "03_vgg16_cifar10": dict(width=0.0625, epochs=1, seeds=[0], train_size=440, test_size=200, every=1,
+                             dense_until=0, eval_every=2, patience=[2], accuracy_floor=0.0),
+    "04_kernel_comparison": dict(cnn_train_size=500, cnn_epochs=1, vgg_width=0.0625, vgg_train_size=1000,
+                                 vgg_epochs=1, test_size=100, every=5, dense_until=1, channel_counts=[1, 4],
+                                 saturation_layers=["conv2", "conv4"], cnn_accuracy_floor=0.0),
+}
+EXPERIMENTS = ("01_mlp_mnist", "02_cnn_mnist", "03_vgg16_cifar10")  # one Experiment each: the standard files
+FILES = ["ip.csv", "training_log.csv", "early_stopping.csv", "summary.csv", "dpi.csv", "compression.csv",
+         "run.json", "information_plane.png", "dpi.png", "sigma.png", "training_curves.png"]
+
+
+def all_notebooks():
+    return sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+
+
+@pytest.mark.parametrize("name", all_notebooks())
+def test_pair_agrees(name):
+    """The committed .ipynb is the jupytext pair of the .py source, without outputs."""
+    source = jupytext.read(NOTEBOOKS / f"{name}.py")
+    paired = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    assert [c.cell_type for c in paired.cells] == [c.cell_type for c in source.cells]
+    assert [c.source for c in paired.cells] == [c.source for c in source.cells]
+    assert all(not c.get("outputs") for c in paired.cells if c.cell_type == "code"), "commit .ipynb without outputs"
+    tagged = [c for c in paired.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0] is next(c for c in paired.cells if c.cell_type == "code")
+
+
+def test_every_notebook_has_tiny_parameters():
+    assert set(all_notebooks()) == set(TINY)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_notebook_runs(name, tmp_path, data_root):
+    import papermill
+
+    out = tmp_path / name
+    papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"),
+                               parameters=dict(TINY[name], output_dir=str(out), data_root=str(data_root),
+                                               progress=False, device="cpu"),
+                               kernel_name="python3", progress_bar=False)
+    assert not list(out.rglob(".*.tmp")), "temporary files left behind"
+    assert list(out.rglob("*.png")) and list(out.rglob("*.csv")), f"{name} wrote no figure or table"
+    if name not in EXPERIMENTS:
+        return
+    for f in FILES:
+        assert (out / f).stat().st_size > 0, f"{name} did not write {f}"
+    ip = pd.read_csv(out / "ip.csv")
+    assert set(ip["split"]) == {"train", "test"}
+    assert ip[["H_T", "I_XT", "I_TY"]].notna().all().all()
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["notebook"] == name and meta["provenance"]["torch"]

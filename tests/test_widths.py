@@ -1,0 +1,271 @@
+"""Tests of ipkit.widths: the kernel-alignment width search (PAPER.md §3), its smoothing over steps, and the
+k-NN and Silverman alternatives. Checked against naive NumPy float64 loops written here."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import ipkit.widths
+from ipkit import (
+    KernelWidths,
+    alignment_grid,
+    alignment_scores,
+    alignment_sigma,
+    knn_sigma,
+    label_gram,
+    mean_distance,
+    pairwise_sq_dists,
+    silverman_sigma,
+)
+
+
+def _layer(n=40, d=6, seed=0, classes=4, spread=1.0):
+    """Squared distances of a layer with some class structure, and the label kernel."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    means = 2.0 * torch.randn(classes, d, generator=g, dtype=torch.float64)
+    x = means[y] + spread * torch.randn(n, d, generator=g, dtype=torch.float64)
+    return pairwise_sq_dists(x), label_gram(y, classes).double()
+
+
+# Naive NumPy float64 reference.
+def np_mean_distance(d2):
+    n = len(d2)
+    off = ~np.eye(n, dtype=bool)
+    return np.sqrt(d2[off]).mean()  # over the N(N−1) off-diagonal pairs
+
+
+def np_alignment_search(d2, Ky, n):
+    sigmas = np.linspace(0.3, 10 * np_mean_distance(d2), n)
+    scores = []
+    for s in sigmas:
+        K = np.exp(-d2 / s**2)
+        scores.append((K * Ky).sum() / (np.linalg.norm(K) * np.linalg.norm(Ky)))
+    scores = np.array(scores)
+    return sigmas, scores, sigmas[np.argmax(scores)]
+
+
+def np_knn_sigma(d2, k):
+    return np.sort(np.sqrt(d2), axis=1)[:, k].mean()  # column 0 is each sample itself
+
+
+# ------------------------------------------------------------------------------------------------ alignment search
+
+
+def test_mean_distance_is_over_off_diagonal_pairs():
+    d2, _ = _layer(seed=1)
+    np.testing.assert_allclose(mean_distance(d2).item(), np_mean_distance(d2.numpy()), rtol=1e-13, atol=0)
+    # hand-computed: three points on a line at 0, 3, 4 -> distances 3, 4, 1, mean 8/3
+    d2 = pairwise_sq_dists(torch.tensor([[0.0], [3.0], [4.0]], dtype=torch.float64))
+    np.testing.assert_allclose(mean_distance(d2).item(), 8 / 3, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("n", [1, 100, 300])
+def test_alignment_grid_is_the_papers_linspace(n):
+    d2, _ = _layer(seed=2)
+    grid = alignment_grid(d2, n)
+    ref = np.linspace(0.3, 10 * np_mean_distance(d2.numpy()), n)
+    assert grid.shape == (n,)
+    np.testing.assert_allclose(grid.numpy(), ref, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("n", [100, 300])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_alignment_search_matches_naive_loop(n, seed):
+    d2, Ky = _layer(seed=seed, spread=0.5 + seed)
+    sigmas, scores, best = np_alignment_search(d2.numpy(), Ky.numpy(), n)
+    got_scores = alignment_scores(d2, Ky, alignment_grid(d2, n))
+    np.testing.assert_allclose(got_scores.numpy(), scores, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(alignment_sigma(d2, Ky, n), best, rtol=1e-13, atol=0)
+    assert 0.3 < best < sigmas[-1]  # an interior maximum, so the test says something about the argmax
+
+
+def test_alignment_sigma_float32_distances():
+    d2, Ky = _layer(seed=3)
+    _, _, best = np_alignment_search(d2.numpy(), Ky.numpy(), 300)
+    np.testing.assert_allclose(alignment_sigma(d2.float(), Ky.float(), 300), best, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("chunk_elements", [1, 5_000, 50_000])  # 1 candidate per chunk, then a few, then dozens
+def test_chunked_alignment_search_gives_identical_results(monkeypatch, chunk_elements):
+    d2, Ky = _layer(seed=4)
+    sigmas = alignment_grid(d2, 300)
+    scores, best = alignment_scores(d2, Ky, sigmas), alignment_sigma(d2, Ky, 300)
+    monkeypatch.setattr(ipkit.widths, "_CHUNK_ELEMENTS", chunk_elements)
+    np.testing.assert_allclose(alignment_scores(d2, Ky, sigmas).numpy(), scores.numpy(), rtol=1e-14, atol=0)
+    assert alignment_sigma(d2, Ky, 300) == best
+    _, naive_scores, _ = np_alignment_search(d2.numpy(), Ky.numpy(), 300)
+    np.testing.assert_allclose(alignment_scores(d2, Ky, sigmas).numpy(), naive_scores, rtol=1e-12, atol=0)
+
+
+def test_alignment_sigma_of_constant_activations_is_finite():
+    d2 = pairwise_sq_dists(torch.ones(10, 5, dtype=torch.float64))
+    Ky = label_gram(torch.arange(10) % 2, 2).double()
+    assert alignment_sigma(d2, Ky, 300) == pytest.approx(0.3, rel=1e-15)  # every candidate is σ_min
+
+
+# ----------------------------------------------------------------------------------------------- k-NN and Silverman
+
+
+@pytest.mark.parametrize("k", [1, 5, 39])
+def test_knn_sigma_matches_naive(k):
+    d2, _ = _layer(seed=5)
+    np.testing.assert_allclose(knn_sigma(d2, k), np_knn_sigma(d2.numpy(), k), rtol=1e-13, atol=0)
+
+
+def test_knn_sigma_hand_computed_and_duplicates():
+    # points 0, 1, 3: nearest-neighbour distances 1, 1, 2 -> 4/3; second neighbours 3, 2, 3 -> 8/3
+    d2 = pairwise_sq_dists(torch.tensor([[0.0], [1.0], [3.0]], dtype=torch.float64))
+    np.testing.assert_allclose(knn_sigma(d2, 1), 4 / 3, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(knn_sigma(d2, 2), 8 / 3, rtol=1e-15, atol=0)
+    sigma = knn_sigma(pairwise_sq_dists(torch.zeros(4, 3)), 1)  # identical samples: not a zero width
+    assert math.isfinite(sigma) and sigma > 0
+
+
+def test_silverman_sigma_formula():
+    for n, dim, gamma in [(100, 64, 1.0), (50, 1, 2.5), (2, 10, 0.1)]:
+        np.testing.assert_allclose(silverman_sigma(n, dim, gamma), gamma * n ** (-1 / (4 + dim)), rtol=1e-15, atol=0)
+
+
+# ---------------------------------------------------------------------------------------------------- KernelWidths
+
+
+def test_kernel_widths_first_update_then_ema_by_hand():
+    kw = KernelWidths()  # alignment rule, β = 0.9, 300 candidates for 20 updates, then 100
+    expected, raws = None, []
+    for t in range(25):
+        d2, Ky = _layer(seed=10 + t, spread=0.3 + 0.1 * t)  # the layer changes every step
+        raw = alignment_sigma(d2, Ky, 300 if t < 20 else 100)
+        raws.append(raw)
+        expected = raw if t == 0 else 0.9 * expected + 0.1 * raw
+        got = kw.update("conv1", d2, Ky)
+        np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
+        assert kw.sigmas_["conv1"] == got
+        assert kw.updates_["conv1"] == t + 1
+    assert kw.sigmas_["conv1"] != raws[-1]  # smoothing did something
+    assert len(set(raws)) > 5
+
+
+def test_kernel_widths_grid_is_300_for_20_updates_then_100(monkeypatch):
+    calls = []
+    real = ipkit.widths.alignment_sigmas
+
+    def recording(d2, K_y, n_candidates=100, sigma_min=0.3, scale=10.0):
+        calls.append(n_candidates)
+        return real(d2, K_y, n_candidates, sigma_min, scale)
+
+    monkeypatch.setattr(ipkit.widths, "alignment_sigmas", recording)
+    d2, Ky = _layer(seed=6)
+    kw = KernelWidths()
+    for _ in range(22):
+        kw.update("a", d2, Ky)
+    kw.update("b", d2, Ky)  # another layer starts with its own count
+    assert calls == [300] * 20 + [100] * 2 + [300]
+
+
+def test_kernel_widths_layers_are_independent():
+    d2a, Kya = _layer(seed=7, spread=0.3)
+    d2b, Kyb = _layer(seed=8, spread=2.0)
+    together, alone_a, alone_b = KernelWidths(), KernelWidths(), KernelWidths()
+    for _ in range(3):
+        sa, sb = together.update("a", d2a, Kya), together.update("b", d2b, Kyb)
+        assert sa == alone_a.update("a", d2a, Kya)
+        assert sb == alone_b.update("b", d2b, Kyb)
+    assert together.sigmas_["a"] != together.sigmas_["b"]
+    assert together.updates_ == {"a": 3, "b": 3}
+
+
+def test_kernel_widths_knn_and_silverman_rules():
+    d2s = [_layer(seed=s, spread=0.5 + s)[0] for s in range(3)]
+    kw = KernelWidths(rule="knn", k=3, beta=0.5)
+    expected = None
+    for d2 in d2s:
+        raw = np_knn_sigma(d2.numpy(), 3)
+        expected = raw if expected is None else 0.5 * expected + 0.5 * raw
+        np.testing.assert_allclose(kw.update("fc", d2), expected, rtol=1e-13, atol=0)
+
+    kw = KernelWidths(rule="silverman", gamma=2.0)
+    for d2 in d2s:  # N = 40 and d = 64 every step: the smoothed width stays put
+        np.testing.assert_allclose(kw.update("conv", d2, dim=64), 2.0 * 40 ** (-1 / 68), rtol=1e-14, atol=0)
+
+
+def test_kernel_widths_beta_zero_is_no_smoothing():
+    kw = KernelWidths(beta=0.0)
+    for seed in range(3):
+        d2, Ky = _layer(seed=seed, spread=0.5 + seed)
+        assert kw.update("a", d2, Ky) == alignment_sigma(d2, Ky, 300)
+
+
+# ---------------------------------------------------------------------------------------------------------- bad input
+
+
+def _with(t, idx, value):
+    t = t.clone()
+    t[idx] = value
+    return t
+
+
+D2, KY = _layer(n=8, seed=9)
+
+BAD_INPUT = {
+    "unknown rule": (lambda: KernelWidths(rule="median"), r"median.*alignment, knn, silverman"),
+    "beta one": (lambda: KernelWidths(beta=1.0), r"\bbeta\b"),
+    "beta negative": (lambda: KernelWidths(beta=-0.1), r"\bbeta\b"),
+    "alignment without labels": (lambda: KernelWidths().update("a", D2), r"\bK_y\b"),
+    "silverman without dim": (lambda: KernelWidths(rule="silverman").update("a", D2), r"\bdim\b"),
+    "nan in d2": (lambda: alignment_sigma(_with(D2, (0, 1), float("nan")), KY), r"\bd2\b.*non-finite"),
+    "inf in d2": (lambda: alignment_sigma(_with(D2, (2, 1), float("inf")), KY), r"\bd2\b.*non-finite"),
+    "nan in d2, scores": (lambda: alignment_scores(_with(D2, (3, 3), float("nan")), KY, torch.ones(3)),
+                          r"\bd2\b.*non-finite"),
+    "nan in d2, knn": (lambda: knn_sigma(_with(D2, (0, 1), float("nan")), 2), r"\bd2\b.*non-finite"),
+    "nan in d2, kernel widths": (lambda: KernelWidths(rule="knn").update("a", _with(D2, (1, 0), float("nan"))),
+                                 r"\bd2\b.*non-finite"),
+    "nan in K_y": (lambda: alignment_sigma(D2, _with(KY, (0, 1), float("nan"))), r"\bK_y\b.*non-finite"),
+    "sizes": (lambda: alignment_sigma(D2, KY[:7, :7]), r"\bd2\b.*\bK_y\b"),
+    "non-square K_y": (lambda: alignment_scores(D2, KY[:, :7], torch.ones(3)), r"\bK_y\b.*square"),
+    "candidate sigma zero": (lambda: alignment_scores(D2, KY, torch.tensor([1.0, 0.0])), r"\bsigmas\b.*> 0"),
+    "candidate sigma nan": (lambda: alignment_scores(D2, KY, torch.tensor([float("nan")])), r"\bsigmas\b.*finite"),
+    "no candidates": (lambda: alignment_sigma(D2, KY, n_candidates=0), r"\bn_candidates\b"),
+    "sigma_min zero": (lambda: alignment_grid(D2, 10, sigma_min=0.0), r"\bsigma_min\b"),
+    "sigma_min nan": (lambda: alignment_grid(D2, 10, sigma_min=float("nan")), r"\bsigma_min\b"),
+    "k zero": (lambda: knn_sigma(D2, 0), r"\bk\b.*\[1, 7\]"),
+    "k too large": (lambda: knn_sigma(D2, 8), r"\bk\b.*\[1, 7\]"),
+    "silverman one sample": (lambda: silverman_sigma(1, 4), r"\bn\b"),
+    "silverman dim zero": (lambda: silverman_sigma(10, 0), r"\bdim\b"),
+    "silverman gamma zero": (lambda: silverman_sigma(10, 4, 0.0), r"\bgamma\b"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUT)
+def test_bad_input_raises_value_error_naming_the_argument(case):
+    fn, match = BAD_INPUT[case]
+    with pytest.raises(ValueError, match=match):
+        fn()
+
+
+def test_batched_alignment_and_update_all_equal_one_layer_at_a_time():
+    layers = [_layer(seed=s) for s in (1, 2, 3)]
+    Ky = layers[0][1]
+    d2 = torch.stack([_layer(seed=s)[0] for s in (1, 2, 3)])
+    # the same labels for every layer, as in one measurement
+    one_by_one = [ipkit.alignment_sigma(d, Ky, 300) for d in d2]
+    batched = ipkit.widths.alignment_sigmas(d2, Ky, 300).tolist()
+    np.testing.assert_allclose(batched, one_by_one, rtol=1e-12, atol=0)
+    a, b = KernelWidths(), KernelWidths()
+    for _ in range(3):
+        together = a.update_all(["l0", "l1", "l2"], d2, Ky)
+        alone = [b.update(f"l{i}", d2[i], Ky) for i in range(3)]
+        np.testing.assert_allclose(together, alone, rtol=1e-12, atol=0)
+
+
+def test_smoothing_is_per_step_when_steps_are_given():
+    d2a, Ky = _layer(seed=1)
+    d2b, _ = _layer(seed=2, spread=3.0)
+    kw = KernelWidths(beta=0.9)
+    first = kw.update("l", d2a, Ky, step=10)
+    raw = kw.raw_sigma("l", d2b, Ky)
+    got = kw.update("l", d2b, Ky, step=15)  # five steps later: the old width weighs β⁵
+    assert got == pytest.approx(0.9**5 * first + (1 - 0.9**5) * raw, rel=1e-12)
+    assert kw.steps_["l"] == 15
