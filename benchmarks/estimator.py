@@ -301,7 +301,7 @@ def device_name(device):
     return platform.processor() or platform.machine()
 
 
-def run(device, quick, alpha, n_candidates):
+def run(device, quick, alpha, n_candidates, max_n=2000):
     conv = (64, 8, 8) if quick else (64, 32, 32)  # VGG-16 conv1 on CIFAR-10: 64 × 32 × 32 = 65,536
     layers = [("mlp_fc1", (1024,), 784), ("vgg_conv1", conv, 3072)]
     repeats = {"ipkit": 2, "authors": 1} if quick else {"ipkit": 7, "authors": 3}
@@ -311,7 +311,8 @@ def run(device, quick, alpha, n_candidates):
     print_comparison(rows, f"\nPer-layer estimate, N = 100, α = {alpha}, {n_candidates} candidates "
                            f"[{device}: {label}{load}; torch {torch.__version__}]")
     sizes = ({"N": (100, 200), "dims": [(1024, 784)], "max_elements": 10**6} if quick else
-             {"N": (100, 200, 500, 1000, 2000), "dims": [(1024, 784), (65536, 3072)], "max_elements": 2000 * 65536})
+             {"N": tuple(n for n in (100, 200, 500, 1000, 2000) if n <= max_n), "dims": [(1024, 784), (65536, 3072)],
+              "max_elements": 2000 * 65536})
     print(f"\nipkit alone, {n_candidates} candidates [{device}]")
     # --quick times the scaling rows only: each CPU memory reading costs a fresh interpreter
     scale = scaling(sizes, alpha, n_candidates, device, lambda n: (1 if quick else (5 if n <= 500 else 3)),
@@ -337,6 +338,7 @@ def main():
     parser.add_argument("--candidates", type=int, default=300)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch.set_num_threads for every measurement (default: torch's default)")
+    parser.add_argument("--max-n", type=int, default=2000, help="largest N of the scaling table (default 2000)")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: one memory measurement in a fresh process
     args = parser.parse_args()
     if args.child:
@@ -358,9 +360,9 @@ def main():
         "memory_method_cuda": "torch.cuda.max_memory_allocated minus memory_allocated before the estimate",
         "timing_method": "median of repeats after one warm-up, time.perf_counter (cuda: synchronized)",
     }
-    result.update(run("cpu", args.quick, args.alpha, args.candidates))
+    result.update(run("cpu", args.quick, args.alpha, args.candidates, args.max_n))
     if torch.cuda.is_available():
-        result["cuda"] = run("cuda", args.quick, args.alpha, args.candidates)
+        result["cuda"] = run("cuda", args.quick, args.alpha, args.candidates, args.max_n)
     result["wall_s"] = time.perf_counter() - t0
     result["load_average_at_end"] = list(os.getloadavg())
 

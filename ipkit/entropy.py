@@ -4,9 +4,6 @@ All values are in bits. Every function accepts a stack (..., N, N) and returns (
 layers of a network are one batched eigendecomposition.
 """
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import torch
 from torch import Tensor
 
@@ -27,36 +24,13 @@ def normalize_gram(K: Tensor) -> Tensor:
     return K / (K.shape[-1] * d.unsqueeze(-1) * d.unsqueeze(-2))
 
 
-_EIG_ON_CPU_MAX_N = 512  # GPU stacks of matrices up to this size are solved on the CPU
-
-
-def _eigvalsh(A: Tensor) -> Tensor:
-    """Eigenvalues of symmetric matrices (..., N, N), ascending, on A's device.
-
-    A GPU solves a stack of small matrices one after another (H100: 50 matrices of 100×100 in 32 ms), so such
-    stacks go to the CPU, one LAPACK call per thread (LAPACK releases the GIL).
-    """
-    if not A.is_cuda or A.shape[-1] > _EIG_ON_CPU_MAX_N or A.dim() < 3:
-        return torch.linalg.eigvalsh(A)
-    flat = A.reshape(-1, *A.shape[-2:]).cpu()
-    workers = min(os.cpu_count() or 1, flat.shape[0])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the pool is the parallelism; nested threads would oversubscribe the cores
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            lam = torch.cat(list(pool.map(torch.linalg.eigvalsh, flat.chunk(workers))))
-    finally:
-        torch.set_num_threads(threads)
-    return lam.reshape(A.shape[:-1]).to(A.device)
-
-
 def _entropy_of_normalized(A: Tensor, alpha: float) -> Tensor:
     """S_α of unit-trace matrices A (..., N, N), computed in float64, returned in float64."""
     A = A.to(torch.float64)
     if alpha == 2.0:
         # Σ λ² = ‖A‖_F² for symmetric A: no eigendecomposition.
         return -torch.log2((A * A).sum(dim=(-2, -1)))
-    lam = _eigvalsh(A).clamp(min=0.0)  # negative round-off -> 0
+    lam = torch.linalg.eigvalsh(A).clamp(min=0.0)  # negative round-off -> 0
     # tr(A) = 1 makes the spectrum a probability vector; restoring Σλ = 1 after the clamp keeps a near-rank-one
     # A (a very wide kernel) from giving S = −1e−5 instead of 0.
     lam = lam / lam.sum(dim=-1, keepdim=True)

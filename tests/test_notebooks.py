@@ -21,6 +21,9 @@ TINY = {
     "04_kernel_comparison": dict(cnn_train_size=500, cnn_epochs=1, vgg_width=0.0625, vgg_train_size=1000,
                                  vgg_epochs=1, test_size=100, every=5, dense_until=1, channel_counts=[1, 4],
                                  saturation_layers=["conv2", "conv4"], cnn_accuracy_floor=0.0),
+    "05_early_stopping": dict(configs=[["mlp", "tanh"], ["cnn", "relu"]], epochs=2, train_size=1000, test_size=300,
+                              n=50, n_test=50, every=3, dense_until=3, eval_every=3, patience=[0, 6],
+                              accuracy_floor=0.2),
 }
 EXPERIMENTS = ("01_mlp_mnist", "02_cnn_mnist", "03_vgg16_cifar10")  # one Experiment each: the standard files
 FILES = ["ip.csv", "training_log.csv", "early_stopping.csv", "summary.csv", "dpi.csv", "compression.csv",
