@@ -138,7 +138,10 @@ class InformationPlaneTracker:
         was_training = self.model.training
         self.model.eval()
         try:
-            with capture(self.model, self.layers, lambda name, out: kernels.__setitem__(name, self._layer_kernel(name, out))):
+            def reduce(name: str, out: Tensor) -> None:
+                kernels[name] = self._layer_kernel(name, out)
+
+            with capture(self.model, self.layers, reduce):
                 self.model(x)
         finally:
             self.model.train(was_training)
