@@ -5,6 +5,7 @@
 #   ./run_all.sh paper                the paper's settings (VGG-16 needs a GPU), into results/paper/
 #   ./run_all.sh quick --only 02      only the notebooks whose name contains "02"
 #   ./run_all.sh quick -p epochs 1    extra papermill parameters, passed to every notebook
+#   ./run_all.sh quick -y "seeds: [0, 1, 2]"   the same as YAML (lists, dicts)
 #
 # Each notebook runs into a temporary folder that replaces results/<name>/ only when it succeeds, so a
 # failure leaves the earlier complete results in place; the others still run; the exit code says if any failed.
@@ -19,7 +20,8 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --only) only=$2; shift 2 ;;
         -p) extra+=(-p "$2" "$3"); shift 3 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        -y) extra+=(-y "$2"); shift 2 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see ./run_all.sh --help)" >&2; exit 2 ;;
     esac
 done
