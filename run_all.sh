@@ -29,7 +29,8 @@ done
 # job = notebook[:tag]; a tag names a variant and a parameter file notebooks/profiles/<profile>/<notebook>[-tag].yaml
 case $profile in
     quick) jobs=(01_mlp_mnist 02_cnn_mnist 03_vgg16_cifar10 04_kernel_comparison 05_early_stopping); out=results ;;
-    paper) jobs=(01_mlp_mnist:tanh 01_mlp_mnist:relu 02_cnn_mnist:relu 02_cnn_mnist:tanh 03_vgg16_cifar10)
+    paper) jobs=(01_mlp_mnist:tanh 01_mlp_mnist:relu 02_cnn_mnist:relu 02_cnn_mnist:tanh 03_vgg16_cifar10
+                 05_early_stopping)  # 05 redraws from the four MNIST runs before it
            out=results/paper ;;
     *) echo "unknown profile '$profile'; valid profiles: quick, paper" >&2; exit 2 ;;
 esac

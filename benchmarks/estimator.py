@@ -5,7 +5,7 @@ the kernel-alignment grid search for σ_T (300 candidates), the Gram matrices of
 the entropies H(T), H(X), H(Y), the joints H(X,T), H(T,Y) and the mutual informations I(X;T), I(T;Y), in bits.
 
 (a) ipkit: pairwise_sq_dists (Gram trick, O(N·D) extra memory) → alignment_sigma → gaussian_from_sq_dists,
-    gaussian_gram, renyi_entropy / joint_entropy (float64 eigenvalues, batched).
+    gaussian_gram, one batched renyi_entropy for H(T), H(X), H(Y) and the joints (float64 eigenvalues).
 (b) the authors' approach, re-implemented here from their code (Wickstrom/InformationTheoryExperiment, cnnMI
     notebook and network.py): distances by broadcasting, torch.norm(x[:, None] - x, dim=2), which forms the
     N×N×D difference tensor, recomputed for every kernel (X, Y, T); the grid linspace(0.3, 10·d.mean(), 300)
@@ -14,7 +14,9 @@ the entropies H(T), H(X), H(Y), the joints H(X,T), H(T,Y) and the mutual informa
     Their d.mean() includes the zero diagonal, so their grid differs slightly from ipkit's (off-diagonal mean);
     both σ are reported, and the final kernels of both use ipkit's σ so that the values compare like for like.
 
-Timing: median of a few repeats after one warm-up, time.perf_counter (torch.cuda.synchronize on a GPU).
+Timing: one warm-up, then rounds that run ipkit and the authors' approach in turn, so that both meet the same
+conditions on a host whose speed drifts; times are medians and the speed-up is the median of the per-round ratios
+(time.perf_counter, torch.cuda.synchronize on a GPU).
 Peak memory on the CPU: each measurement runs in a fresh subprocess that builds the inputs, warms the code path up
 on tiny inputs (lazy library initialization is not the estimator's memory), resets the kernel's peak-RSS counter
 (`echo 5 > /proc/self/clear_refs`, which ru_maxrss also reads) and reports peak RSS (VmHWM) minus the RSS before
@@ -83,8 +85,9 @@ def ipkit_estimate(x, t, y, alpha, n_candidates, sigma_t=None):
     sigma = ipkit.alignment_sigma(d2_t, K_y, n_candidates)
     K_t = ipkit.gaussian_from_sq_dists(d2_t, sigma if sigma_t is None else sigma_t)
     K_x = ipkit.gaussian_gram(x, SIGMA_X)
-    H_t, H_x, H_y = ipkit.renyi_entropy(torch.stack([K_t, K_x, K_y]), alpha).tolist()
-    H_xt, H_ty = ipkit.joint_entropy(torch.stack([K_x, K_t]), torch.stack([K_t, K_y]), alpha=alpha).tolist()
+    # One batched call, as in the tracker: H(T), H(X), H(Y) and the joints H(X,T), H(T,Y) (Hadamard products).
+    K = torch.stack([K_t, K_x, K_y, K_x * K_t, K_t * K_y])
+    H_t, H_x, H_y, H_xt, H_ty = ipkit.renyi_entropy(K, alpha).tolist()
     return {"sigma": sigma, "H_T": H_t, "H_X": H_x, "H_Y": H_y, "H_XT": H_xt, "H_TY": H_ty,
             "I_XT": H_x + H_t - H_xt, "I_TY": H_t + H_y - H_ty}
 
@@ -150,16 +153,20 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def time_it(fn, repeats, device):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
+def time_interleaved(fns, rounds, device):
+    """Time each function once per round, in turn, after one warm-up each: on a host whose speed drifts (other
+    virtual machines share it), every function meets the same conditions. Returns one list of times per function."""
+    for fn in fns:
         fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, ts in zip(fns, times):
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            ts.append(time.perf_counter() - t0)
+    return times
 
 
 def _status_kib(field):
@@ -213,10 +220,11 @@ def peak_memory_cuda(fn):
 
 
 def measure(impl, n, layer_shape, d_input, alpha, n_candidates, repeats, device, sigma_t=None, memory=True):
+    """Values, time (median of `repeats`; none for repeats=0) and peak memory of one implementation."""
     x, t, y = make_inputs(n, layer_shape, d_input, device=device)
     fn = IMPLS[impl]
     values = fn(x, t, y, alpha, n_candidates, sigma_t)
-    median, times = time_it(lambda: fn(x, t, y, alpha, n_candidates, sigma_t), repeats, device)
+    times = time_interleaved([lambda: fn(x, t, y, alpha, n_candidates, sigma_t)], repeats, device)[0]
     if not memory:
         mem = {"peak_bytes": None, "method": None}
     elif device == "cpu":
@@ -224,16 +232,24 @@ def measure(impl, n, layer_shape, d_input, alpha, n_candidates, repeats, device,
     else:
         mem = peak_memory_cuda(lambda: fn(x, t, y, alpha, n_candidates, sigma_t))
     del x, t, y
-    return {"time_s": median, "times_s": times, "peak_mem_bytes": mem["peak_bytes"], "memory_method": mem["method"],
-            "values": values}
+    return {"time_s": statistics.median(times) if times else None, "times_s": times,
+            "peak_mem_bytes": mem["peak_bytes"], "memory_method": mem["method"], "values": values}
 
 
-def compare(name, n, layer_shape, d_input, alpha, n_candidates, repeats, device):
-    """ipkit and the authors' approach on identical inputs; the authors' final kernel uses ipkit's σ."""
-    ours = measure("ipkit", n, layer_shape, d_input, alpha, n_candidates, repeats["ipkit"], device)
+def compare(name, n, layer_shape, d_input, alpha, n_candidates, rounds, device):
+    """ipkit and the authors' approach on identical inputs; the authors' final kernel uses ipkit's σ.
+
+    Timed in interleaved rounds (one run of each per round); the speed-up is the median of the per-round ratios.
+    """
+    ours = measure("ipkit", n, layer_shape, d_input, alpha, n_candidates, 0, device)
     sigma = ours["values"]["sigma"]
-    theirs = measure("authors", n, layer_shape, d_input, alpha, n_candidates, repeats["authors"], device, sigma)
+    theirs = measure("authors", n, layer_shape, d_input, alpha, n_candidates, 0, device, sigma)
     x, t, y = make_inputs(n, layer_shape, d_input, device=device)
+    t_ours, t_theirs = time_interleaved([lambda: ipkit_estimate(x, t, y, alpha, n_candidates),
+                                         lambda: authors_estimate(x, t, y, alpha, n_candidates, sigma)], rounds, device)
+    ours.update(time_s=statistics.median(t_ours), times_s=t_ours)
+    theirs.update(time_s=statistics.median(t_theirs), times_s=t_theirs)
+    ratios = [b / a for a, b in zip(t_ours, t_theirs)]
     theirs_own_sigma = authors_estimate(x, t, y, alpha, n_candidates)  # the values at their own σ, for the record
     # Which grid point each picked: the grids differ only in their upper end (mean over N(N−1) or N² entries).
     upper_ipkit = 10 * float(ipkit.mean_distance(ipkit.pairwise_sq_dists(t)))
@@ -248,7 +264,7 @@ def compare(name, n, layer_shape, d_input, alpha, n_candidates, repeats, device)
         "sigma_ipkit": sigma, "sigma_authors": theirs["values"]["sigma"],
         "same_sigma": abs(sigma - theirs["values"]["sigma"]) <= 1e-6 * sigma,
         "grid_index": index, "same_grid_index": index["ipkit"] == index["authors"],
-        "speedup": theirs["time_s"] / ours["time_s"],
+        "speedup": statistics.median(ratios), "speedup_per_round": ratios,
         "memory_ratio": theirs["peak_mem_bytes"] / max(ours["peak_mem_bytes"], 1),
         "abs_diff_bits": diffs, "max_abs_diff_bits": max(diffs.values()),
     }
@@ -290,6 +306,8 @@ def print_comparison(rows, header):
         print(f"  {'':10s} {'':>6s} {'ratio':8s} {r['speedup']:9.1f}× {r['memory_ratio']:14.1f}×   "
               f"same σ: {r['same_sigma']} (grid index {r['grid_index']['ipkit']} vs {r['grid_index']['authors']})"
               f"   max |Δ| = {r['max_abs_diff_bits']:.2e} bits")
+        low, high = min(r["speedup_per_round"]), max(r["speedup_per_round"])
+        print(f"  {'':10s} {'':>6s} {'':8s} per round {low:.1f}× … {high:.1f}×")
 
 
 def device_name(device):
@@ -304,9 +322,9 @@ def device_name(device):
 def run(device, quick, alpha, n_candidates, max_n=2000):
     conv = (64, 8, 8) if quick else (64, 32, 32)  # VGG-16 conv1 on CIFAR-10: 64 × 32 × 32 = 65,536
     layers = [("mlp_fc1", (1024,), 784), ("vgg_conv1", conv, 3072)]
-    repeats = {"ipkit": 2, "authors": 1} if quick else {"ipkit": 7, "authors": 3}
+    rounds = 1 if quick else 7
     label = f"{device_name(device)}, {torch.get_num_threads()} threads" if device == "cpu" else device_name(device)
-    rows = [compare(name, 100, shape, d_in, alpha, n_candidates, repeats, device) for name, shape, d_in in layers]
+    rows = [compare(name, 100, shape, d_in, alpha, n_candidates, rounds, device) for name, shape, d_in in layers]
     load = ", load average {:.1f}".format(os.getloadavg()[0]) if device == "cpu" else ""
     print_comparison(rows, f"\nPer-layer estimate, N = 100, α = {alpha}, {n_candidates} candidates "
                            f"[{device}: {label}{load}; torch {torch.__version__}]")
@@ -358,7 +376,8 @@ def main():
                              "after building the inputs); peak RSS (VmHWM) after resetting it via "
                              "/proc/self/clear_refs, minus RSS before the estimate (ru_maxrss delta as fallback)",
         "memory_method_cuda": "torch.cuda.max_memory_allocated minus memory_allocated before the estimate",
-        "timing_method": "median of repeats after one warm-up, time.perf_counter (cuda: synchronized)",
+        "timing_method": "one warm-up, then rounds timing ipkit and the authors' approach in turn; times are medians, "
+                         "the speed-up the median of the per-round ratios; time.perf_counter (cuda: synchronized)",
     }
     result.update(run("cpu", args.quick, args.alpha, args.candidates, args.max_n))
     if torch.cuda.is_available():

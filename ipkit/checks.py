@@ -6,11 +6,13 @@ import torch
 from torch import Tensor
 
 
-def check_samples(x: Tensor, name: str = "x") -> Tensor:
-    """Check a batch of samples (N, ...) and return it flattened to (N, D).
+def flatten_samples(x: Tensor, name: str = "x") -> Tensor:
+    """Check the shape of a batch of samples (N, ...) and return it flattened to (N, D), floating.
+
+    Finiteness is left to `check_distances`, which looks at the N × N result instead of the N × D input.
 
     Raises:
-        ValueError: fewer than 2 samples, no features, or a NaN/Inf entry.
+        ValueError: not a tensor, fewer than 2 samples, or no features.
     """
     if not isinstance(x, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
@@ -19,10 +21,25 @@ def check_samples(x: Tensor, name: str = "x") -> Tensor:
     x = x.reshape(x.shape[0], -1)
     if x.shape[1] == 0:
         raise ValueError(f"{name} has no features per sample (shape {tuple(x.shape)})")
-    if not x.is_floating_point():
-        x = x.to(torch.get_default_dtype())
+    return x if x.is_floating_point() else x.to(torch.get_default_dtype())
+
+
+def check_distances(d2: Tensor, x: Tensor, name: str = "x") -> Tensor:
+    """Return the squared distances d2 of samples x after checking they are finite.
+
+    NaN or Inf anywhere in x makes d2 non-finite, so one reduction over d2 checks x too; only on failure is x
+    searched, to say which of the two went wrong.
+
+    Raises:
+        ValueError: x holds NaN or Inf (with how many), or its squared distances overflow x's dtype.
+    """
+    if torch.isfinite(d2.sum()) or torch.isfinite(d2).all():  # the sum may overflow where no entry does
+        return d2
     check_finite(x, name)
-    return x
+    raise ValueError(
+        f"the squared distances of {name} overflow {x.dtype} (largest |value| {float(x.abs().max()):.3g}); "
+        f"rescale {name} or pass it in float64"
+    )
 
 
 def check_finite(t: Tensor, name: str) -> None:

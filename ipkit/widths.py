@@ -65,8 +65,8 @@ def alignment_scores(d2: Tensor, K_y: Tensor, sigmas: Tensor) -> Tensor:
     chunk = max(1, _CHUNK_ELEMENTS // d_pairs.numel())
     scores = []
     for s in sigmas.to(d2.dtype).split(chunk, dim=-1):
-        e = torch.exp(-d_pairs / s.unsqueeze(-1) ** 2)  # (..., g, P)
-        k_norm = torch.sqrt(n + 2.0 * (e * e).sum(dim=-1))
+        e = torch.mul(d_pairs, -1.0 / s.unsqueeze(-1) ** 2).exp_()  # (..., g, P), one temporary
+        k_norm = torch.sqrt(n + 2.0 * torch.linalg.vecdot(e, e))
         scores.append((y_trace + 2.0 * (e @ y_pairs)) / (k_norm * y_norm))
     return torch.cat(scores, dim=-1)
 

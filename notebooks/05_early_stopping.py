@@ -52,7 +52,8 @@
 # images (6000 steps) and averages 10 runs. A quick run does show the fast first fitting phase and the compression
 # that follows on the output layer, and where the validation loss stops improving on a small training set; it is
 # one noisy run, and it cannot show what happens over thousands of steps. With `results_from` the notebook redraws
-# everything from the output folder of a longer run (e.g. one made on a GPU with the paper's sizes).
+# everything from the output folders of longer runs: `run_all.sh paper` does that from the four paper-settings
+# runs of notebooks 01 and 02 (`results_from` maps each network to its folder).
 
 # %% tags=["parameters"]
 configs = [["mlp", "tanh"], ["mlp", "relu"], ["cnn", "relu"], ["cnn", "tanh"]]
@@ -94,6 +95,7 @@ import ipkit.plot as ipplot
 from ipkit.analysis import compression, mean_over_runs
 from ipkit.experiment import Experiment, check_results, load_results, run_experiment, save_results
 
+Path(output_dir).mkdir(parents=True, exist_ok=True)
 experiments = {}
 for model, activation in configs:
     options = {"activation": activation} | ({"variant": cnn_variant} if model == "cnn" else {})
@@ -107,13 +109,19 @@ list(experiments)
 # %% [markdown]
 # ## Training with the information plane measured along the way
 # One output folder per network (`<model>_<activation>/`: ip.csv, training_log.csv, early_stopping.csv, …).
-# (With `results_from` set to a folder holding such subfolders, the tables are read from there instead.)
+# With `results_from` — a folder holding such subfolders, or a mapping from network to folder — the tables are
+# read from there instead, and only what this notebook derives from them is written to `output_dir`.
 
 # %%
-runs = {}
+runs, folders = {}, {}
 for tag, exp in experiments.items():
-    runs[tag] = load_results(Path(results_from) / tag) if results_from else run_experiment(exp)
-    save_results(runs[tag], Path(output_dir) / tag, notebook="05_early_stopping")
+    if results_from:
+        folders[tag] = Path(results_from[tag] if isinstance(results_from, dict) else Path(results_from) / tag)
+        runs[tag] = load_results(folders[tag])
+    else:
+        folders[tag] = Path(output_dir) / tag
+        runs[tag] = run_experiment(exp)
+        save_results(runs[tag], folders[tag], notebook="05_early_stopping")
 summary = pd.concat({tag: r.summary for tag, r in runs.items()}, names=["config", None]).droplevel(1)
 summary
 
@@ -304,7 +312,7 @@ assert np.isfinite(amounts.to_numpy()).all() and (amounts >= 0).all().all(), f"b
 assert set(table.index.get_level_values("config")) == set(runs), "a network is missing from the per-layer table"
 
 written = [Path(output_dir) / name for name in ("phases_early_stopping.csv", "train_vs_test.csv", "train_vs_test.png")]
-written += [Path(output_dir) / tag / f for tag in runs for f in ("ip.csv", "early_stopping.csv", "compression.csv")]
+written += [folders[tag] / f for tag in runs for f in ("ip.csv", "early_stopping.csv", "compression.csv")]
 written += [Path(output_dir) / f"figure1_{tag}.png" for tag in runs]
 missing = [str(p) for p in written if not p.is_file() or p.stat().st_size == 0]
 assert not missing, f"not written: {missing}"

@@ -14,6 +14,7 @@ from ipkit import (
     multivariate_gram,
     pairwise_sq_dists,
 )
+from ipkit.kernels import _CPU_BLOCK_COLUMNS
 
 
 def _randn(*shape, seed=0, dtype=torch.float64):
@@ -63,6 +64,17 @@ def test_pairwise_sq_dists_float32_large_d_with_offset():
     d2 = pairwise_sq_dists(x.to(torch.float32))
     assert d2.dtype == torch.float32
     np.testing.assert_allclose(d2.double().numpy(), ref, rtol=1e-5, atol=0)
+
+
+def test_wide_samples_on_the_cpu_blocked_path_match_naive():
+    # Rows wider than a block are centred and multiplied block by block (the last block partial).
+    d = 2 * _CPU_BLOCK_COLUMNS + 7
+    x = 3.0 + _randn(6, d, seed=30)
+    np.testing.assert_allclose(pairwise_sq_dists(x).numpy(), naive_sq_dists(x.numpy()), rtol=1e-12, atol=1e-9)
+    xc = _randn(5, 2, d, seed=31)  # channels wider than a block: the batched blocked path
+    d2 = channel_sq_dists(xc)
+    for c in range(2):
+        np.testing.assert_allclose(d2[c].numpy(), naive_sq_dists(xc[:, c].numpy()), rtol=1e-12, atol=1e-9)
 
 
 def test_channel_sq_dists_matches_naive_per_channel():
@@ -218,6 +230,7 @@ def _inf_at(x, idx):
 
 X = _randn(5, 3, seed=14)
 X4 = _randn(5, 2, 2, 2, seed=15)
+XW = _randn(4, 2 * _CPU_BLOCK_COLUMNS, seed=16, dtype=torch.float32)
 K5 = torch.eye(5, dtype=torch.float64)
 
 BAD_INPUT = {
@@ -228,6 +241,10 @@ BAD_INPUT = {
     "nan in x": (lambda: pairwise_sq_dists(_nan_at(X, (2, 1))), r"\bx\b.*non-finite"),
     "inf in x": (lambda: gaussian_gram(_inf_at(X, (4, 0)), 1.0), r"\bx\b.*non-finite"),
     "-inf in x": (lambda: pairwise_sq_dists(-_inf_at(X, (0, 0))), r"\bx\b.*non-finite"),
+    "nan in wide x": (lambda: pairwise_sq_dists(_nan_at(XW, (3, _CPU_BLOCK_COLUMNS + 1))), r"\bx\b.*1 non-finite"),
+    "inf in wide x": (lambda: pairwise_sq_dists(_inf_at(XW, (0, 5))), r"\bx\b.*1 non-finite"),
+    "overflowing x": (lambda: pairwise_sq_dists(torch.full((3, 4), 1e30).index_fill_(0, torch.tensor([1]), -1e30)),
+                      r"squared distances of x overflow torch.float32.*float64"),
     "nan in channel x": (lambda: multivariate_gram(_nan_at(X4, (1, 1, 0, 1)), [1.0, 1.0]), r"\bx\b.*non-finite"),
     "sigma zero": (lambda: gaussian_gram(X, 0.0), r"\bsigma\b.*> 0"),
     "sigma negative": (lambda: gaussian_gram(X, -1.0), r"\bsigma\b.*> 0"),

@@ -71,3 +71,22 @@ def test_notebook_runs(name, tmp_path, data_root):
     assert ip[["H_T", "I_XT", "I_TY"]].notna().all().all()
     meta = json.loads((out / "run.json").read_text())
     assert meta["notebook"] == name and meta["provenance"]["torch"]
+
+
+@pytest.mark.notebook
+def test_early_stopping_redraws_from_saved_runs(tmp_path, data_root):
+    """05 with `results_from` mapping each network to a folder (as the paper profile does): it reads those runs,
+    writes only what it derives, and derives the same tables as the run that made them."""
+    import papermill
+
+    params = dict(TINY["05_early_stopping"], configs=[["mlp", "tanh"]], data_root=str(data_root), progress=False,
+                  device="cpu")
+    made, redrawn = tmp_path / "made", tmp_path / "redrawn"
+    for out, extra in ((made, {}), (redrawn, {"results_from": {"mlp_tanh": str(made / "mlp_tanh")}})):
+        papermill.execute_notebook(str(NOTEBOOKS / "05_early_stopping.ipynb"), str(tmp_path / f"{out.name}.ipynb"),
+                                   parameters=dict(params, output_dir=str(out), **extra), kernel_name="python3",
+                                   progress_bar=False)
+    assert not (redrawn / "mlp_tanh").exists(), "a redraw should not copy the runs it reads"
+    for name in ("phases_early_stopping.csv", "train_vs_test.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(redrawn / name), pd.read_csv(made / name))
+    assert (redrawn / "figure1_mlp_tanh.png").stat().st_size > 0
