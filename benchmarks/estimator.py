@@ -224,7 +224,7 @@ def measure(impl, n, layer_shape, d_input, alpha, n_candidates, repeats, device,
     x, t, y = make_inputs(n, layer_shape, d_input, device=device)
     fn = IMPLS[impl]
     values = fn(x, t, y, alpha, n_candidates, sigma_t)
-    times = time_interleaved([lambda: fn(x, t, y, alpha, n_candidates, sigma_t)], repeats, device)[0]
+    times = time_interleaved([lambda: fn(x, t, y, alpha, n_candidates, sigma_t)], repeats, device)[0] if repeats else []
     if not memory:
         mem = {"peak_bytes": None, "method": None}
     elif device == "cpu":
