@@ -33,7 +33,7 @@ def check_distances(d2: Tensor, x: Tensor, name: str = "x") -> Tensor:
     Raises:
         ValueError: x holds NaN or Inf (with how many), or its squared distances overflow x's dtype.
     """
-    if torch.isfinite(d2.sum()) or torch.isfinite(d2).all():  # the sum may overflow where no entry does
+    if all_finite(d2):
         return d2
     check_finite(x, name)
     raise ValueError(
@@ -42,9 +42,15 @@ def check_distances(d2: Tensor, x: Tensor, name: str = "x") -> Tensor:
     )
 
 
+def all_finite(t: Tensor) -> bool:
+    """Whether every entry of `t` is finite: one reduction without a temporary (NaN and ±Inf propagate to the
+    sum), and an entry-wise look only when the sum is not finite, which may also be an overflow of the sum."""
+    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
+
+
 def check_finite(t: Tensor, name: str) -> None:
     """Raise if `t` holds a NaN or an Inf, saying how many."""
-    if t.numel() and torch.isfinite(t.sum()):  # one reduction, no temporary; NaN and ±Inf propagate
+    if all_finite(t):
         return
     bad = ~torch.isfinite(t)
     if bad.any():

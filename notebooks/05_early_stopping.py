@@ -95,7 +95,6 @@ import ipkit.plot as ipplot
 from ipkit.analysis import compression, mean_over_runs
 from ipkit.experiment import Experiment, check_results, load_results, run_experiment, save_results
 
-Path(output_dir).mkdir(parents=True, exist_ok=True)
 experiments = {}
 for model, activation in configs:
     options = {"activation": activation} | ({"variant": cnn_variant} if model == "cnn" else {})
@@ -113,15 +112,19 @@ list(experiments)
 # read from there instead, and only what this notebook derives from them is written to `output_dir`.
 
 # %%
+if isinstance(results_from, dict) and set(experiments) - set(results_from):
+    raise ValueError(f"results_from maps {sorted(results_from)} but `configs` also needs "
+                     f"{sorted(set(experiments) - set(results_from))}: add their folders or drop them from configs")
 runs, folders = {}, {}
 for tag, exp in experiments.items():
     if results_from:
-        folders[tag] = Path(results_from[tag] if isinstance(results_from, dict) else Path(results_from) / tag)
+        folders[tag] = Path(results_from[tag]) if isinstance(results_from, dict) else Path(results_from) / tag
         runs[tag] = load_results(folders[tag])
     else:
         folders[tag] = Path(output_dir) / tag
         runs[tag] = run_experiment(exp)
         save_results(runs[tag], folders[tag], notebook="05_early_stopping")
+Path(output_dir).mkdir(parents=True, exist_ok=True)  # only now: a bad results_from leaves no empty folder
 summary = pd.concat({tag: r.summary for tag, r in runs.items()}, names=["config", None]).droplevel(1)
 summary
 
