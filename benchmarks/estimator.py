@@ -5,14 +5,19 @@ the kernel-alignment grid search for σ_T (300 candidates), the Gram matrices of
 the entropies H(T), H(X), H(Y), the joints H(X,T), H(T,Y) and the mutual informations I(X;T), I(T;Y), in bits.
 
 (a) ipkit: pairwise_sq_dists (Gram trick, O(N·D) extra memory) → alignment_sigma → gaussian_from_sq_dists,
-    gaussian_gram, one batched renyi_entropy for H(T), H(X), H(Y) and the joints (float64 eigenvalues).
+    gaussian_gram, one batched renyi_entropy for H(T), H(X) and H(X,T) (float64 eigenvalues),
+    joint_entropy_with_labels for H(T,Y) (class blocks) and label_entropy for H(Y) (class counts).
 (b) the authors' approach, re-implemented here from their code (Wickstrom/InformationTheoryExperiment, cnnMI
     notebook and network.py): distances by broadcasting, torch.norm(x[:, None] - x, dim=2), which forms the
     N×N×D difference tensor, recomputed for every kernel (X, Y, T); the grid linspace(0.3, 10·d.mean(), 300)
-    with one kernel matrix per candidate and the alignment 2·log2(tr(K_σ K_Y)/(‖K_σ‖‖K_Y‖)); one float32
-    eigendecomposition per entropy (torch.linalg.eigvalsh), abs() on the eigenvalues, trace normalization.
+    with one kernel matrix per candidate and their kernel_loss with β = 1, 2·log2(tr(K_σ K_Y)^β tr(K_σ K_X)^(1−β)
+    / (‖K_σ‖ ‖K_Y‖^β ‖K_X‖^(1−β))), whose X factors are 1 but are computed, as in their code (two N×N matrix
+    products per candidate); one float32 eigendecomposition per entropy (torch.linalg.eigh, eigenvalues kept),
+    abs() on the eigenvalues, trace normalization.
     Their d.mean() includes the zero diagonal, so their grid differs slightly from ipkit's (off-diagonal mean);
     both σ are reported, and the final kernels of both use ipkit's σ so that the values compare like for like.
+(c) a float64 reference (not timed): (b) run in float64 at ipkit's σ, an independent implementation (no Gram
+    trick, no class blocks); it says how far each of (a) and (b) lies from the exact values.
 
 Timing: one warm-up, then rounds that run ipkit and the authors' approach in turn, so that both meet the same
 conditions on a host whose speed drifts; times are medians and the speed-up is the median of the per-round ratios
@@ -85,9 +90,9 @@ def ipkit_estimate(x, t, y, alpha, n_candidates, sigma_t=None):
     sigma = ipkit.alignment_sigma(d2_t, K_y, n_candidates)
     K_t = ipkit.gaussian_from_sq_dists(d2_t, sigma if sigma_t is None else sigma_t)
     K_x = ipkit.gaussian_gram(x, SIGMA_X)
-    # One batched call, as in the tracker: H(T), H(X), H(Y) and the joints H(X,T), H(T,Y) (Hadamard products).
-    K = torch.stack([K_t, K_x, K_y, K_x * K_t, K_t * K_y])
-    H_t, H_x, H_y, H_xt, H_ty = ipkit.renyi_entropy(K, alpha).tolist()
+    # As in the tracker: H(T), H(X) and H(X,T) in one batched call, H(T,Y) by class blocks, H(Y) from class counts.
+    H_t, H_x, H_xt = ipkit.renyi_entropy(torch.stack([K_t, K_x, K_x * K_t]), alpha).tolist()
+    H_ty, H_y = float(ipkit.joint_entropy_with_labels(K_t, y, alpha)), float(ipkit.label_entropy(y, alpha))
     return {"sigma": sigma, "H_T": H_t, "H_X": H_x, "H_Y": H_y, "H_XT": H_xt, "H_TY": H_ty,
             "I_XT": H_x + H_t - H_xt, "I_TY": H_t + H_y - H_ty}
 
@@ -100,19 +105,21 @@ def authors_dist_mat(x):
     return torch.norm(x[:, None] - x, dim=2)  # (N, N, D) difference tensor
 
 
-def authors_kernel_loss(k_l, k_y):
-    # their kernel_loss with β = 1: 2·log2(tr(K_l K_y) / (‖K_l‖ ‖K_y‖)), one N×N matrix product per candidate
-    return 2 * torch.log2(torch.trace(torch.matmul(k_l, k_y)) / (torch.norm(k_l) * torch.norm(k_y)))
+def authors_kernel_loss(k_l, k_x, k_y, beta=1.0):
+    # their kernel_loss: the X terms are raised to 1 − β = 0 but still computed
+    ly = torch.trace(torch.matmul(k_l, k_y)) ** beta
+    lx = torch.trace(torch.matmul(k_l, k_x)) ** (1 - beta)
+    return 2 * torch.log2((ly * lx) / (torch.norm(k_l) * torch.norm(k_y) ** beta * torch.norm(k_x) ** (1 - beta)))
 
 
-def authors_kernel_mat(x, k_y=None, sigma=None, n_candidates=300, sigma_final=None):
+def authors_kernel_mat(x, k_x=None, k_y=None, sigma=None, n_candidates=300, sigma_final=None):
     d = authors_dist_mat(x)
     if sigma is None:
         sigma_vals = torch.linspace(0.3, 10 * d.mean().item(), n_candidates, device=d.device)
         L = []
         for sig in sigma_vals:
             k_l = torch.exp(-d**2 / (sig**2)) / d.size(0)
-            L.append(authors_kernel_loss(k_l, k_y))
+            L.append(authors_kernel_loss(k_l, k_x, k_y))
         sigma = sigma_vals[L.index(max(L))]
     s = sigma if sigma_final is None else sigma_final
     return torch.exp(-d**2 / (s**2)), float(sigma)
@@ -123,18 +130,19 @@ def authors_entropy(*args, alpha):
     for v in args[1:]:
         k *= v
     k /= k.trace()
-    eigv = torch.linalg.eigvalsh(k).abs()  # float32, as in their code
+    eigv = torch.linalg.eigh(k)[0].abs()  # float32 eigendecomposition, as in their code
     if alpha == 1.0:
         return -(eigv * eigv.log2()).sum()
     return (1 / (1 - alpha)) * torch.log2((eigv**alpha).sum())
 
 
 def authors_estimate(x, t, y, alpha, n_candidates, sigma_t=None):
-    one_hot = F.one_hot(y, NUM_CLASSES).float()
+    one_hot = F.one_hot(y, NUM_CLASSES).to(x.dtype)  # .float() in their code; float64 for the reference run
     k_x, _ = authors_kernel_mat(x, sigma=torch.tensor(SIGMA_X, device=x.device))
     k_y, _ = authors_kernel_mat(one_hot, sigma=torch.tensor(SIGMA_Y, device=x.device))
     s_final = None if sigma_t is None else torch.tensor(sigma_t, dtype=t.dtype, device=t.device)
-    k_t, sigma = authors_kernel_mat(t.reshape(t.size(0), -1), k_y, n_candidates=n_candidates, sigma_final=s_final)
+    k_t, sigma = authors_kernel_mat(t.reshape(t.size(0), -1), k_x, k_y, n_candidates=n_candidates,
+                                    sigma_final=s_final)
     H_x, H_t, H_y = (authors_entropy(k, alpha=alpha) for k in (k_x, k_t, k_y))
     H_xt, H_ty = authors_entropy(k_x, k_t, alpha=alpha), authors_entropy(k_t, k_y, alpha=alpha)
     v = {"H_T": H_t, "H_X": H_x, "H_Y": H_y, "H_XT": H_xt, "H_TY": H_ty, "I_XT": H_x + H_t - H_xt,
@@ -251,6 +259,9 @@ def compare(name, n, layer_shape, d_input, alpha, n_candidates, rounds, device):
     theirs.update(time_s=statistics.median(t_theirs), times_s=t_theirs)
     ratios = [b / a for a, b in zip(t_ours, t_theirs)]
     theirs_own_sigma = authors_estimate(x, t, y, alpha, n_candidates)  # the values at their own σ, for the record
+    # An independent float64 reference: the authors' approach (no Gram trick, plain eigendecompositions) in float64
+    # at ipkit's σ, to say how far each float32 result lies from the exact values.
+    reference = authors_estimate(x.double(), t.double(), y, alpha, n_candidates, sigma)
     # Which grid point each picked: the grids differ only in their upper end (mean over N(N−1) or N² entries).
     upper_ipkit = 10 * float(ipkit.mean_distance(ipkit.pairwise_sq_dists(t)))
     upper_authors = upper_ipkit * (n - 1) / n
@@ -258,6 +269,8 @@ def compare(name, n, layer_shape, d_input, alpha, n_candidates, rounds, device):
     picked = [("ipkit", sigma, upper_ipkit), ("authors", theirs["values"]["sigma"], upper_authors)]
     index = {impl: round((s - 0.3) / (upper - 0.3) * (n_candidates - 1)) for impl, s, upper in picked}
     diffs = {k: abs(ours["values"][k] - theirs["values"][k]) for k in KEYS}
+    off_reference = {impl: max(abs(r["values"][k] - reference[k]) for k in KEYS) for impl, r in
+                     (("ipkit", ours), ("authors", theirs))}
     return {
         "layer": name, "N": n, "layer_shape": list(layer_shape), "D": int(torch.tensor(layer_shape).prod()),
         "D_input": d_input, "ipkit": ours, "authors": theirs, "authors_at_own_sigma": theirs_own_sigma,
@@ -267,6 +280,7 @@ def compare(name, n, layer_shape, d_input, alpha, n_candidates, rounds, device):
         "speedup": statistics.median(ratios), "speedup_per_round": ratios,
         "memory_ratio": theirs["peak_mem_bytes"] / max(ours["peak_mem_bytes"], 1),
         "abs_diff_bits": diffs, "max_abs_diff_bits": max(diffs.values()),
+        "float64_reference": reference, "max_abs_diff_bits_vs_float64": off_reference,
     }
 
 
@@ -308,6 +322,9 @@ def print_comparison(rows, header):
               f"   max |Δ| = {r['max_abs_diff_bits']:.2e} bits")
         low, high = min(r["speedup_per_round"]), max(r["speedup_per_round"])
         print(f"  {'':10s} {'':>6s} {'':8s} per round {low:.1f}× … {high:.1f}×")
+        ref = r["max_abs_diff_bits_vs_float64"]
+        print(f"  {'':10s} {'':>6s} {'':8s} largest |Δ| from a float64 reference: ipkit {ref['ipkit']:.2e} bits, "
+              f"authors {ref['authors']:.2e} bits")
 
 
 def device_name(device):
@@ -341,6 +358,8 @@ def run(device, quick, alpha, n_candidates, max_n=2000):
         "comparison": {r["layer"]: r for r in rows}, "scaling": scale,
         "vgg_conv1_speedup": vgg["speedup"], "vgg_conv1_memory_ratio": vgg["memory_ratio"],
         "max_abs_diff_bits": max(r["max_abs_diff_bits"] for r in rows),
+        "max_abs_diff_bits_vs_float64": {impl: max(r["max_abs_diff_bits_vs_float64"][impl] for r in rows)
+                                         for impl in IMPLS},
         "same_sigma": {r["layer"]: r["same_sigma"] for r in rows},
     }
 

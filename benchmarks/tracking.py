@@ -28,7 +28,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ipkit import InformationPlaneTracker, alignment_sigma, label_gram, pairwise_sq_dists, renyi_entropy
+from ipkit import (InformationPlaneTracker, alignment_sigma, joint_entropy_with_labels, label_entropy, label_gram,
+                   pairwise_sq_dists, renyi_entropy)
 from ipkit.hooks import capture
 from ipkit.kernels import gaussian_from_sq_dists
 from ipkit.models import build_model
@@ -94,9 +95,12 @@ def breakdown(model, x, y, layers, device, n_candidates) -> dict:
             lambda: sigmas.update({k: alignment_sigma(v, K_y, n_candidates) for k, v in d2.items()}), device)
         K_x = gaussian_from_sq_dists(pairwise_sq_dists(x), 8.0).double()
         K_t = torch.stack([gaussian_from_sq_dists(d2[k], sigmas[k]) for k in layers]).double()
-        K_yd = K_y.double()
-        stack = torch.cat([K_t, K_t * K_x, K_t * K_yd, K_x[None], K_yd[None]])  # (3L + 2, N, N)
-        stages[f"entropies ({stack.shape[0]} eigvalsh)"] = timed(lambda: renyi_entropy(stack, 1.01), device)
+        stack = torch.cat([K_t, K_t * K_x, K_x[None]])  # (2L + 1, N, N)
+
+        def entropies():  # as the tracker: H(T), H(X,T), H(X) batched; H(T,Y) by class blocks; H(Y) from counts
+            renyi_entropy(stack, 1.01), joint_entropy_with_labels(K_t, y, 1.01), label_entropy(y, 1.01)
+
+        stages[f"entropies ({stack.shape[0]} eigvalsh + class blocks)"] = timed(entropies, device)
     model.train()
     return stages
 

@@ -4,7 +4,14 @@ Reproduces Wickstrøm et al., "Analysis of Deep Convolutional Neural Networks Us
 Matrix-Based Entropy", Entropy 25(6):899, 2023. Plotting lives in `ipkit.plot` (imported explicitly).
 """
 
-from ipkit.entropy import joint_entropy, mutual_information, normalize_gram, renyi_entropy
+from ipkit.entropy import (
+    joint_entropy,
+    joint_entropy_with_labels,
+    label_entropy,
+    mutual_information,
+    normalize_gram,
+    renyi_entropy,
+)
 from ipkit.kernels import (
     channel_sq_dists,
     gaussian_from_sq_dists,

@@ -97,6 +97,23 @@ def check_gram(K: Tensor, name: str = "K") -> None:
         raise ValueError(f"{name} must have a positive diagonal (a kernel has κ(x, x) > 0)")
 
 
+def check_labels(y: Tensor, num_classes: int | None = None, n: int | None = None, name: str = "y") -> None:
+    """Check integer labels: a 1-D integer tensor of ≥ 2 samples (exactly n if given), values in
+    [0, num_classes) (or ≥ 0 when num_classes is None)."""
+    if not isinstance(y, Tensor) or y.dim() != 1 or y.is_floating_point() or y.is_complex():
+        raise ValueError(f"{name} must be a 1-D tensor of integer labels, got {getattr(y, 'dtype', type(y))} "
+                         f"of shape {tuple(getattr(y, 'shape', ()))}")
+    if y.shape[0] < 2:
+        raise ValueError(f"{name} needs at least 2 samples, got {y.shape[0]}")
+    if n is not None and y.shape[0] != n:
+        raise ValueError(f"{name} has {y.shape[0]} labels for {n} samples; pass one label per sample")
+    if num_classes is not None and int(num_classes) < 1:
+        raise ValueError(f"num_classes must be ≥ 1, got {num_classes}")
+    if (y < 0).any() or (num_classes is not None and (y >= num_classes).any()):
+        bounds = f"[0, {num_classes})" if num_classes is not None else "[0, ∞)"
+        raise ValueError(f"labels must lie in {bounds}, got values from {int(y.min())} to {int(y.max())}")
+
+
 def check_same_size(*Ks: Tensor, names=None) -> None:
     """Raise if Gram matrices disagree on the number of samples N; `names` label them in the message."""
     sizes = [K.shape[-1] for K in Ks]

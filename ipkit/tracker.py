@@ -11,7 +11,8 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ipkit.entropy import renyi_entropy
+from ipkit.checks import all_finite
+from ipkit.entropy import joint_entropy_with_labels, label_entropy, renyi_entropy
 from ipkit.hooks import capture, resolve_layers
 from ipkit.kernels import _sq_dists, channel_sq_dists, gaussian_from_sq_dists, label_gram, pairwise_sq_dists
 from ipkit.widths import KernelWidths, silverman_sigma
@@ -109,10 +110,14 @@ class InformationPlaneTracker:
         return lk
 
     def _check_finite(self, kernels: dict[str, LayerKernel]) -> None:
-        """One device sync for all layers: NaN/Inf activations, or distances that overflow, make d2 non-finite."""
+        """One device sync for all layers: NaN/Inf activations, or distances that overflow, make d2 non-finite.
+        Only when some layer's sum is not finite are its entries looked at: a sum can overflow on its own."""
         finite = torch.stack([torch.isfinite(kernels[name].d2.sum()) for name in self.layers])
-        if not bool(finite.all()):
-            name = self.layers[int((~finite).nonzero()[0])]
+        if bool(finite.all()):
+            return
+        for name in self.layers:
+            if all_finite(kernels[name].d2):
+                continue
             raise NonFiniteActivations(f"layer {name!r} produced NaN or Inf activations (or distances that overflow "
                                        "its dtype); the network has diverged (lower the learning rate) or its "
                                        "input holds non-finite values")
@@ -170,11 +175,13 @@ class InformationPlaneTracker:
                 lk.K = gaussian_from_sq_dists(lk.d2, lk.sigma)
             K_t.append(lk.K.to(torch.float64))
         K_t = torch.stack(K_t)  # (L, N, N)
-        K_x, K_y = K_x.to(torch.float64), K_y.to(torch.float64)
-        # One batched call: H(T) for all layers, H(X,T), H(T,Y), H(X), H(Y).
-        S = renyi_entropy(torch.cat([K_t, K_t * K_x, K_t * K_y, K_x[None], K_y[None]]), self.alpha).cpu()
+        K_x = K_x.to(torch.float64)
+        # One batched call for H(T) of all layers, H(X,T) and H(X); H(T,Y) by class blocks, H(Y) from class counts.
+        S = renyi_entropy(torch.cat([K_t, K_t * K_x, K_x[None]]), self.alpha).cpu()
+        H_TY = joint_entropy_with_labels(K_t, y, self.alpha).cpu()
+        H_Y = float(label_entropy(y, self.alpha))
         L = len(self.layers)
-        H_T, H_XT, H_TY, H_X, H_Y = S[:L], S[L:2 * L], S[2 * L:3 * L], float(S[-2]), float(S[-1])
+        H_T, H_XT, H_X = S[:L], S[L:2 * L], float(S[-1])
 
         new = [
             dict(run=self.run, seed=self.seed, split=split, epoch=epoch, step=step, layer=name, layer_index=i,

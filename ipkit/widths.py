@@ -66,7 +66,7 @@ def alignment_scores(d2: Tensor, K_y: Tensor, sigmas: Tensor) -> Tensor:
     scores = []
     for s in sigmas.to(d2.dtype).split(chunk, dim=-1):
         e = torch.mul(d_pairs, -1.0 / s.unsqueeze(-1) ** 2).exp_()  # (..., g, P), one temporary
-        k_norm = torch.sqrt(n + 2.0 * torch.linalg.vecdot(e, e))
+        k_norm = torch.sqrt(n + 2.0 * torch.linalg.vector_norm(e, dim=-1) ** 2)  # one pass, no e ∘ e
         scores.append((y_trace + 2.0 * (e @ y_pairs)) / (k_norm * y_norm))
     return torch.cat(scores, dim=-1)
 

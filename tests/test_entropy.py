@@ -12,6 +12,8 @@ from ipkit import (
     gaussian_from_sq_dists,
     gaussian_gram,
     joint_entropy,
+    joint_entropy_with_labels,
+    label_entropy,
     label_gram,
     multivariate_gram,
     mutual_information,
@@ -357,6 +359,52 @@ def test_multivariate_kernel_saturates_where_the_tensor_kernel_does_not():
     np.testing.assert_allclose(mutual_information(K_multi, K_y).item(), renyi_entropy(K_y).item(), rtol=0, atol=1e-6)
 
 
+# ------------------------------------------------------------------------------------ entropies with the label kernel
+
+
+def _labels(counts, seed=0):
+    """Integer labels with the given class counts (a count of 0 leaves that class out), shuffled."""
+    y = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+    return y[torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))]
+
+
+@pytest.mark.parametrize("alpha", ALPHAS)
+def test_label_entropy_hand_computed_and_equal_to_the_label_kernels_entropy(alpha):
+    assert label_entropy(torch.tensor([0, 0, 1, 1]), alpha).item() == pytest.approx(1.0, abs=1e-12)
+    # Class proportions (3/4, 1/4): Rényi entropy by hand; at α = 1 the Shannon entropy 0.8113 bits.
+    p = np.array([0.75, 0.25])
+    hand = -(p * np.log2(p)).sum() if alpha == 1.0 else np.log2((p**alpha).sum()) / (1 - alpha)
+    assert label_entropy(torch.tensor([2, 0, 0, 0]), alpha).item() == pytest.approx(hand, abs=1e-6)
+    y = _labels([7, 0, 3, 12, 1, 9], seed=1)  # unequal classes, one absent
+    np.testing.assert_allclose(label_entropy(y, alpha).item(), np_entropy(label_gram(y, 6).numpy(), alpha),
+                               rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("alpha", ALPHAS)
+@pytest.mark.parametrize("counts", [[10] * 10, [14, 0, 3, 9, 1, 13], [1] * 12, [30, 1, 1], [25]],
+                         ids=["balanced", "unequal", "singletons", "too-unequal", "one-class"])
+def test_joint_entropy_with_labels_equals_naive_joint_entropy(alpha, counts):
+    # By class blocks (the first three) or, where padding would cost more, by the whole matrix (the last two).
+    y = _labels(counts)
+    n = len(y)
+    x = _randn(3, n, 4, seed=n)
+    K = torch.stack([gaussian_gram(xi, 2.0) for xi in x])  # a stack, as for several layers
+    K_y = label_gram(y, len(counts)).numpy()
+    S = joint_entropy_with_labels(K, y, alpha)
+    assert S.shape == (3,) and S.dtype == torch.float64
+    for i in range(3):
+        np.testing.assert_allclose(S[i].item(), np_joint_entropy(K[i].numpy(), K_y, alpha=alpha), rtol=0, atol=1e-9)
+
+
+def test_joint_entropy_with_labels_normalizes_a_non_unit_diagonal():
+    y = _labels([4, 5, 3], seed=2)
+    K = gaussian_gram(_randn(12, 3, seed=3), 1.5)
+    scale = torch.linspace(0.5, 2.0, 12, dtype=torch.float64)
+    K_scaled = K * scale[:, None] * scale[None, :]
+    np.testing.assert_allclose(joint_entropy_with_labels(K_scaled, y).item(),
+                               np_joint_entropy(K_scaled.numpy(), label_gram(y, 3).numpy(), alpha=1.01), atol=1e-9)
+
+
 # ---------------------------------------------------------------------------------------------------------- bad input
 
 
@@ -391,6 +439,13 @@ BAD_INPUT = {
     "mi non-square": (lambda: mutual_information(K4, torch.ones(4, 5)), r"\bKy\b.*square"),
     "mi nan": (lambda: mutual_information(_with(K4, (1, 2), float("nan")), K4), r"\bKx\b.*non-finite"),
     "mi inf": (lambda: mutual_information(K4, _with(K4, (1, 2), float("-inf"))), r"\bKy\b.*non-finite"),
+    "labels too few for K": (lambda: joint_entropy_with_labels(K4, torch.tensor([0, 1, 1])), r"\by\b.*3 labels for 4"),
+    "float labels": (lambda: joint_entropy_with_labels(K4, torch.zeros(4)), r"\by\b.*integer labels"),
+    "negative label": (lambda: joint_entropy_with_labels(K4, torch.tensor([0, -1, 1, 1])), r"labels must lie"),
+    "joint labels nan K": (lambda: joint_entropy_with_labels(_with(K4, (0, 1), float("nan")), torch.tensor([0, 1, 0, 1])),
+                           r"\bK\b.*non-finite"),
+    "label entropy one label": (lambda: label_entropy(torch.tensor([3])), r"\by\b.*at least 2 samples"),
+    "label entropy alpha": (lambda: label_entropy(torch.tensor([0, 1]), 0.0), r"\balpha\b.*> 0"),
 }
 
 

@@ -14,6 +14,7 @@ from ipkit import (
     multivariate_gram,
     pairwise_sq_dists,
 )
+from ipkit import kernels
 from ipkit.kernels import _CPU_BLOCK_COLUMNS
 
 
@@ -66,12 +67,30 @@ def test_pairwise_sq_dists_float32_large_d_with_offset():
     np.testing.assert_allclose(d2.double().numpy(), ref, rtol=1e-5, atol=0)
 
 
-def test_wide_samples_on_the_cpu_blocked_path_match_naive():
-    # Rows wider than a block are centred and multiplied block by block (the last block partial).
+@pytest.mark.parametrize("offset, centred, rtol", [(0.0, False, 2e-6), (2.5, False, 2e-5), (4.5, True, 2e-6)])
+def test_wide_float32_rows_are_centred_only_far_from_the_origin(offset, centred, rtol, monkeypatch):
+    # Wide rows on the CPU are multiplied uncentred while κ = mean ‖x‖² / mean ‖x − x̄‖² ≤ 16 (here about
+    # 1 + offset²: 1, 7, 21); float32 distances then stay within ~κ·1e-6 relative. Farther out the rows are
+    # centred and multiplied again.
+    products = []
+    blocked_gram = kernels._blocked_gram
+    monkeypatch.setattr(kernels, "_blocked_gram", lambda x: products.append(x.shape) or blocked_gram(x))
+    x = offset + _randn(10, 2 * _CPU_BLOCK_COLUMNS + 7, seed=32, dtype=torch.float32)
+    d2 = pairwise_sq_dists(x)
+    assert len(products) == 1 + centred
+    ref = naive_sq_dists(x.numpy())
+    off_diagonal = ~np.eye(10, dtype=bool)
+    np.testing.assert_allclose(d2.double().numpy()[off_diagonal], ref[off_diagonal], rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("offset", [0.0, 100.0])  # the uncentred and the centred product
+def test_wide_rows_on_the_cpu_blocked_path_match_naive(offset):
+    # Rows wider than a block are multiplied by blocks of columns (the last one partial) and panels of rows
+    # (N = 60: two panels, 32 and 28 rows); the lower triangle is mirrored.
     d = 2 * _CPU_BLOCK_COLUMNS + 7
-    x = 3.0 + _randn(6, d, seed=30)
+    x = offset + _randn(60, d, seed=30)
     np.testing.assert_allclose(pairwise_sq_dists(x).numpy(), naive_sq_dists(x.numpy()), rtol=1e-12, atol=1e-9)
-    xc = _randn(5, 2, d, seed=31)  # channels wider than a block: the batched blocked path
+    xc = offset + _randn(5, 2, d, seed=31)  # channels wider than a block: the batched blocked path
     d2 = channel_sq_dists(xc)
     for c in range(2):
         np.testing.assert_allclose(d2[c].numpy(), naive_sq_dists(xc[:, c].numpy()), rtol=1e-12, atol=1e-9)

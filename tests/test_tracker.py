@@ -115,6 +115,18 @@ def test_overflowing_distances_are_named_too():
         tracker.measure(x, y, step=1)
 
 
+def test_large_finite_distances_whose_sum_overflows_are_not_taken_for_divergence():
+    # Each squared distance (≤ ~1e38) fits float32; their sum over 10 × 10 pairs does not.
+    model = nn.Sequential(nn.Linear(4, 1), nn.Linear(1, 2))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[3e18, 0.0, 0.0, 0.0]]))
+    tracker = InformationPlaneTracker(model, 2, layers=["0"], softmax_output=False)
+    x, y = torch.randn(10, 4, generator=torch.Generator().manual_seed(0)), torch.arange(10) % 2
+    rows = tracker.measure(x, y, step=1)
+    assert not torch.isfinite(pairwise_sq_dists(model[0](x).detach()).sum())
+    assert math.isfinite(rows[0]["H_T"]) and math.isfinite(rows[0]["I_XT"])
+
+
 def test_bad_options_raise_value_errors_listing_valid_names(mlp):
     with pytest.raises(ValueError, match="tensor.*multivariate"):
         InformationPlaneTracker(mlp, 10, estimator="channelwise")
