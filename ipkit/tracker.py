@@ -1,7 +1,7 @@
 """Information-plane tracking (PAPER.md §4): per measured layer T, H(T), I(X;T), I(T;Y) and the width σ_T.
 
 The model is run once per measurement with forward hooks; each layer's output is turned into a squared
-distance matrix as soon as it is produced, and all layers' entropies are one batched eigendecomposition.
+distance matrix as soon as it is produced, and all layers' entropies are computed together in batched calls.
 """
 
 import math
