@@ -116,11 +116,10 @@ class InformationPlaneTracker:
         if bool(finite.all()):
             return
         for name in self.layers:
-            if all_finite(kernels[name].d2):
-                continue
-            raise NonFiniteActivations(f"layer {name!r} produced NaN or Inf activations (or distances that overflow "
-                                       "its dtype); the network has diverged (lower the learning rate) or its "
-                                       "input holds non-finite values")
+            if not all_finite(kernels[name].d2):
+                raise NonFiniteActivations(f"layer {name!r} produced NaN or Inf activations (or distances that "
+                                           "overflow its dtype); the network has diverged (lower the learning "
+                                           "rate) or its input holds non-finite values")
 
     @torch.no_grad()
     def measure(self, x: Tensor, y: Tensor, *, step: int, epoch: int = 0, split: str = "train") -> list[dict]:
