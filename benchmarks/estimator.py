@@ -4,9 +4,10 @@ One estimate is what the tracker does for a layer T at every training step (PAPE
 the kernel-alignment grid search for σ_T (300 candidates), the Gram matrices of X (σ_X = 8), T and the labels Y,
 the entropies H(T), H(X), H(Y), the joints H(X,T), H(T,Y) and the mutual informations I(X;T), I(T;Y), in bits.
 
-(a) ipkit: pairwise_sq_dists (Gram trick, O(N·D) extra memory) → alignment_sigma → gaussian_from_sq_dists,
-    gaussian_gram, one batched renyi_entropy for H(T), H(X) and H(X,T) (float64 eigenvalues),
-    joint_entropy_with_labels for H(T,Y) (class blocks) and label_entropy for H(Y) (class counts).
+(a) ipkit: pairwise_sq_dists (Gram trick, O(N·D) extra memory) → alignment_sigma (the grid's maximum, found by
+    bounds: every 8th candidate, then the gaps that may hold a better one) → gaussian_from_sq_dists, gaussian_gram,
+    one batched renyi_entropy for H(T), H(X) and H(X,T) (float64 eigenvalues), joint_entropy_with_labels for
+    H(T,Y) (class blocks) and label_entropy for H(Y) (class counts).
 (b) the authors' approach, re-implemented here from their code (Wickstrom/InformationTheoryExperiment, cnnMI
     notebook and network.py): distances by broadcasting, torch.norm(x[:, None] - x, dim=2), which forms the
     N×N×D difference tensor, recomputed for every kernel (X, Y, T); the grid linspace(0.3, 10·d.mean(), 300)
@@ -19,6 +20,8 @@ the entropies H(T), H(X), H(Y), the joints H(X,T), H(T,Y) and the mutual informa
 (c) a float64 reference (not timed): (b) run in float64 at ipkit's σ, an independent implementation (no Gram
     trick, no class blocks); it says how far each of (a) and (b) lies from the exact values.
 
+Both run under torch.inference_mode(): a measurement needs no gradients (the authors' compute_mi ran under no_grad;
+the tracker's estimate runs in inference mode too), and the mode spares every small operation autograd's bookkeeping.
 Timing: one warm-up, then rounds that run ipkit and the authors' approach in turn, so that both meet the same
 conditions on a host whose speed drifts; times are medians and the speed-up is the median of the per-round ratios
 (time.perf_counter, torch.cuda.synchronize on a GPU).
@@ -83,6 +86,7 @@ def make_inputs(n, layer_shape, d_input, seed=0, device="cpu"):
 # ------------------------------------------------------------------------------------------------------------- ipkit
 
 
+@torch.inference_mode()
 def ipkit_estimate(x, t, y, alpha, n_candidates, sigma_t=None):
     """One layer's estimate with ipkit. sigma_t, if given, replaces the searched σ in the final kernel."""
     K_y = ipkit.label_gram(y, NUM_CLASSES).to(t.dtype)
@@ -136,6 +140,7 @@ def authors_entropy(*args, alpha):
     return (1 / (1 - alpha)) * torch.log2((eigv**alpha).sum())
 
 
+@torch.inference_mode()
 def authors_estimate(x, t, y, alpha, n_candidates, sigma_t=None):
     one_hot = F.one_hot(y, NUM_CLASSES).to(x.dtype)  # .float() in their code; float64 for the reference run
     k_x, _ = authors_kernel_mat(x, sigma=torch.tensor(SIGMA_X, device=x.device))

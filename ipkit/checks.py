@@ -45,7 +45,7 @@ def check_distances(d2: Tensor, x: Tensor, name: str = "x") -> Tensor:
 def all_finite(t: Tensor) -> bool:
     """Whether every entry of `t` is finite: one reduction without a temporary (NaN and ±Inf propagate to the
     sum), and an entry-wise look only when the sum is not finite, which may also be an overflow of the sum."""
-    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
+    return math.isfinite(t.sum()) or bool(torch.isfinite(t).all())
 
 
 def check_finite(t: Tensor, name: str) -> None:

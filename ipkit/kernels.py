@@ -62,21 +62,24 @@ def _blocked_gram(x: Tensor) -> Tensor:
     return gram
 
 
+def _gram(x: Tensor) -> Tensor:
+    """x xᵀ for rows x (..., N, D): by blocks (`_blocked_gram`) for wide rows on the CPU."""
+    return _blocked_gram(x) if x.device.type == "cpu" and x.shape[-1] > _CPU_BLOCK_COLUMNS else x @ x.mT
+
+
 def _translated_gram(x: Tensor) -> Tensor:
     """Gram matrix of the rows of x (..., N, D) after a translation common to all rows, which distances do not
     see: the columns are centred, which removes most of the cancellation the Gram trick suffers in float32.
 
-    Wide rows on the CPU are first multiplied as they are (`_blocked_gram`): a centred copy costs another pass
-    and another N×D of memory (3 ms and 26 MB for VGG-16's conv1 at N = 100, against 8 ms for the product), so
-    it is made only when the rows turn out to lie far from the origin against their spread (`_near_origin`).
+    On the CPU the rows are first multiplied as they are: a centred copy costs another pass and another N×D of
+    memory (3 ms and 26 MB for VGG-16's conv1 at N = 100, against 8 ms for the product), so it is made only when
+    the rows turn out to lie far from the origin against their spread (`_near_origin`).
     """
-    wide_cpu = x.device.type == "cpu" and x.shape[-1] > _CPU_BLOCK_COLUMNS
-    if wide_cpu:
-        gram = _blocked_gram(x)
+    if x.device.type == "cpu":
+        gram = _gram(x)
         if _near_origin(gram):
             return gram
-    x = x - x.mean(dim=-2, keepdim=True)
-    return _blocked_gram(x) if wide_cpu else x @ x.mT
+    return _gram(x - x.mean(dim=-2, keepdim=True))
 
 
 def _sq_dists(x: Tensor) -> Tensor:

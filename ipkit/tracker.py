@@ -149,8 +149,13 @@ class InformationPlaneTracker:
                 self.model(x)
         finally:
             self.model.train(was_training)
+        with torch.inference_mode():  # the estimate touches no model state: spare autograd's bookkeeping
+            return self._estimate(kernels, x, y, step=step, epoch=epoch, split=split)
 
-        K_y = label_gram(y, self.num_classes).to(device)
+    def _estimate(self, kernels: dict[str, LayerKernel], x: Tensor, y: Tensor, *, step: int, epoch: int,
+                  split: str) -> list[dict]:
+        """Widths, kernels and entropies of all layers from their distances; appends and returns the rows."""
+        K_y = label_gram(y, self.num_classes)
         widths = self._widths(split)
         d2_x = pairwise_sq_dists(x)
         if isinstance(self.sigma_x, str):

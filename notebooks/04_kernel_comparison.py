@@ -242,7 +242,7 @@ summary
 # The trained CNN's `conv2` output for `n` test samples (8 channels of 24×24), one width σ for every channel —
 # the layer's alignment width, so that the kernel is far from both the identity and the all-ones matrix: the
 # multivariate kernel `multivariate_gram(x, σ·1_C)` and the tensor kernel `gaussian_gram(x, σ)` agree to
-# round-off, in float32 (~1e-7) and in float64 (~1e-15), and so do their entropies.
+# round-off, in float32 (~1e-7) and in float64 (~1e-14), and so do their entropies.
 
 # %%
 cnn.eval()

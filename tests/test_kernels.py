@@ -67,15 +67,16 @@ def test_pairwise_sq_dists_float32_large_d_with_offset():
     np.testing.assert_allclose(d2.double().numpy(), ref, rtol=1e-5, atol=0)
 
 
+@pytest.mark.parametrize("d", [300, 2 * _CPU_BLOCK_COLUMNS + 7])  # x @ x.T and the blocked product
 @pytest.mark.parametrize("offset, centred, rtol", [(0.0, False, 2e-6), (2.5, False, 2e-5), (4.5, True, 2e-6)])
-def test_wide_float32_rows_are_centred_only_far_from_the_origin(offset, centred, rtol, monkeypatch):
-    # Wide rows on the CPU are multiplied uncentred while κ = mean ‖x‖² / mean ‖x − x̄‖² ≤ 16 (here about
+def test_float32_rows_are_centred_only_far_from_the_origin(d, offset, centred, rtol, monkeypatch):
+    # Rows on the CPU are multiplied uncentred while κ = mean ‖x‖² / mean ‖x − x̄‖² ≤ 16 (here about
     # 1 + offset²: 1, 7, 21); float32 distances then stay within ~κ·1e-6 relative. Farther out the rows are
     # centred and multiplied again.
     products = []
-    blocked_gram = kernels._blocked_gram
-    monkeypatch.setattr(kernels, "_blocked_gram", lambda x: products.append(x.shape) or blocked_gram(x))
-    x = offset + _randn(10, 2 * _CPU_BLOCK_COLUMNS + 7, seed=32, dtype=torch.float32)
+    gram = kernels._gram
+    monkeypatch.setattr(kernels, "_gram", lambda x: products.append(x.shape) or gram(x))
+    x = offset + _randn(10, d, seed=32, dtype=torch.float32)
     d2 = pairwise_sq_dists(x)
     assert len(products) == 1 + centred
     ref = naive_sq_dists(x.numpy())

@@ -100,6 +100,57 @@ def test_chunked_alignment_search_gives_identical_results(monkeypatch, chunk_ele
     np.testing.assert_allclose(alignment_scores(d2, Ky, sigmas).numpy(), naive_scores, rtol=1e-12, atol=0)
 
 
+def _scored_candidates(monkeypatch):
+    """Record how many candidates each call of the alignment search scores."""
+    counts = []
+    inner_and_norm = ipkit.widths._inner_and_norm
+    monkeypatch.setattr(ipkit.widths, "_inner_and_norm",
+                        lambda d, y, tr, s: counts.append(s.shape[-1]) or inner_and_norm(d, y, tr, s))
+    return counts
+
+
+@pytest.mark.parametrize("grid", [1, 2, 8, 9, 17, 100, 300])
+def test_bounded_search_finds_the_first_argmax_of_the_whole_grid(grid):
+    # 40 layers of varied spread and class structure, searched as one stack and one at a time, in float64
+    # (no ties): the search by bounds must return the grid's own argmax, including maxima between coarse points.
+    g = torch.Generator().manual_seed(grid)
+    d2, Ky = [], None
+    for seed in range(40):
+        spread = 0.2 + 3.0 * float(torch.rand((), generator=g))
+        layer, Ky_seed = _layer(n=30, d=1 + seed % 7, seed=seed, classes=3, spread=spread)
+        d2.append(layer)
+        Ky = Ky_seed if Ky is None else Ky
+    d2 = torch.stack(d2)
+    sigmas = alignment_grid(d2, grid)
+    expected = alignment_scores(d2, Ky, sigmas).argmax(dim=-1)
+    assert torch.equal(ipkit.widths._best_candidates(d2, Ky, sigmas), expected)
+    assert [int(ipkit.widths._best_candidates(d, Ky, s)) for d, s in zip(d2, sigmas)] == expected.tolist()
+    if grid >= 100:
+        assert (expected % ipkit.widths._COARSE_STEP != 0).sum() >= 20  # most maxima lie between coarse points
+
+
+def test_bounded_search_scores_a_fraction_of_the_grid(monkeypatch):
+    d2, Ky = _layer(n=60, seed=7)
+    counts = _scored_candidates(monkeypatch)
+    best = alignment_sigma(d2, Ky, 300)
+    _, _, naive_best = np_alignment_search(d2.numpy(), Ky.numpy(), 300)
+    np.testing.assert_allclose(best, naive_best, rtol=1e-13, atol=0)
+    assert counts[0] == 39 and sum(counts) < 100, counts  # every 8th candidate (0 … 296) and the last, then gaps
+
+
+def test_bounded_search_scores_every_candidate_without_a_bound(monkeypatch):
+    # A kernel with negative entries (a valid, positive semi-definite K_Y) breaks the monotone bound: the
+    # search falls back to the whole grid and still finds its argmax.
+    d2, _ = _layer(seed=8)
+    z = torch.randn(40, 3, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    Ky = z @ z.T + torch.eye(40, dtype=torch.float64)
+    assert (Ky < 0).any()
+    counts = _scored_candidates(monkeypatch)
+    _, scores, naive_best = np_alignment_search(d2.numpy(), Ky.numpy(), 300)
+    np.testing.assert_allclose(alignment_sigma(d2, Ky, 300), naive_best, rtol=1e-13, atol=0)
+    assert counts == [300]
+
+
 def test_alignment_sigma_of_constant_activations_is_finite():
     d2 = pairwise_sq_dists(torch.ones(10, 5, dtype=torch.float64))
     Ky = label_gram(torch.arange(10) % 2, 2).double()
