@@ -401,7 +401,8 @@ def main():
                              "/proc/self/clear_refs, minus RSS before the estimate (ru_maxrss delta as fallback)",
         "memory_method_cuda": "torch.cuda.max_memory_allocated minus memory_allocated before the estimate",
         "timing_method": "one warm-up, then rounds timing ipkit and the authors' approach in turn; times are medians, "
-                         "the speed-up the median of the per-round ratios; time.perf_counter (cuda: synchronized)",
+                         "the speed-up the median of the per-round ratios; time.perf_counter (cuda: synchronized); "
+                         "both under torch.inference_mode()",
     }
     result.update(run("cpu", args.quick, args.alpha, args.candidates, args.max_n))
     if torch.cuda.is_available():

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ipkit import (InformationPlaneTracker, alignment_sigma, joint_entropy_with_labels, label_entropy, label_gram,
+from ipkit import (InformationPlaneTracker, alignment_sigmas, joint_entropy_with_labels, label_entropy, label_gram,
                    pairwise_sq_dists, renyi_entropy)
 from ipkit.hooks import capture
 from ipkit.kernels import gaussian_from_sq_dists
@@ -89,12 +89,16 @@ def breakdown(model, x, y, layers, device, n_candidates) -> dict:
                 model(x)
 
         stages["forward + distances"] = timed(forward_with_distances, device)
+    with torch.inference_mode():  # as the tracker's estimate
         K_y = label_gram(y, 10)
         sigmas = {}
-        stages["widths (alignment)"] = timed(
-            lambda: sigmas.update({k: alignment_sigma(v, K_y, n_candidates) for k, v in d2.items()}), device)
+
+        def widths():  # as the tracker: one batched search for all layers
+            sigmas.update(zip(layers, alignment_sigmas(torch.stack([d2[k] for k in layers]), K_y, n_candidates)))
+
+        stages["widths (alignment)"] = timed(widths, device)
         K_x = gaussian_from_sq_dists(pairwise_sq_dists(x), 8.0).double()
-        K_t = torch.stack([gaussian_from_sq_dists(d2[k], sigmas[k]) for k in layers]).double()
+        K_t = torch.stack([gaussian_from_sq_dists(d2[k], float(sigmas[k])) for k in layers]).double()
         stack = torch.cat([K_t, K_t * K_x, K_x[None]])  # (2L + 1, N, N)
 
         def entropies():  # as the tracker: H(T), H(X,T), H(X) batched; H(T,Y) by class blocks; H(Y) from counts
