@@ -73,6 +73,15 @@ def check_sigma(sigma, name: str = "sigma") -> Tensor:
     return s
 
 
+def check_width(sigma: float, name: str = "sigma") -> float:
+    """Return the number `sigma` as a float after checking it is finite and > 0 (`check_sigma` for a number,
+    without tensors)."""
+    s = float(sigma)
+    if not (math.isfinite(s) and s > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {sigma!r}")
+    return s
+
+
 def check_alpha(alpha: float) -> float:
     """Return `alpha` as a float after checking 0 < alpha < inf."""
     try:
@@ -84,8 +93,12 @@ def check_alpha(alpha: float) -> float:
     return a
 
 
-def check_gram(K: Tensor, name: str = "K") -> None:
-    """Check a Gram matrix or a stack of them: (..., N, N), N ≥ 2, finite, positive diagonal."""
+def check_gram(K: Tensor, name: str = "K") -> tuple[float, float]:
+    """Check a Gram matrix or a stack of them: (..., N, N), N ≥ 2, finite, positive diagonal.
+
+    Returns:
+        The smallest and the largest diagonal entry (both 1 for a unit-diagonal kernel).
+    """
     if not isinstance(K, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(K).__name__}")
     if K.dim() < 2 or K.shape[-1] != K.shape[-2]:
@@ -93,8 +106,10 @@ def check_gram(K: Tensor, name: str = "K") -> None:
     if K.shape[-1] < 2:
         raise ValueError(f"{name} needs at least 2 samples, got shape {tuple(K.shape)}")
     check_finite(K, name)
-    if (K.diagonal(dim1=-2, dim2=-1) <= 0).any():
+    lo, hi = (float(v) for v in torch.aminmax(K.diagonal(dim1=-2, dim2=-1)))
+    if lo <= 0:
         raise ValueError(f"{name} must have a positive diagonal (a kernel has κ(x, x) > 0)")
+    return lo, hi
 
 
 def check_labels(y: Tensor, num_classes: int | None = None, n: int | None = None, name: str = "y") -> None:
@@ -109,9 +124,10 @@ def check_labels(y: Tensor, num_classes: int | None = None, n: int | None = None
         raise ValueError(f"{name} has {y.shape[0]} labels for {n} samples; pass one label per sample")
     if num_classes is not None and int(num_classes) < 1:
         raise ValueError(f"num_classes must be ≥ 1, got {num_classes}")
-    if (y < 0).any() or (num_classes is not None and (y >= num_classes).any()):
+    lo, hi = (int(v) for v in torch.aminmax(y))
+    if lo < 0 or (num_classes is not None and hi >= num_classes):
         bounds = f"[0, {num_classes})" if num_classes is not None else "[0, ∞)"
-        raise ValueError(f"labels must lie in {bounds}, got values from {int(y.min())} to {int(y.max())}")
+        raise ValueError(f"labels must lie in {bounds}, got values from {lo} to {hi}")
 
 
 def check_same_size(*Ks: Tensor, names=None) -> None:

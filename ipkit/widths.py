@@ -41,16 +41,29 @@ def alignment_grid(d2: Tensor, n_candidates: int = 100, sigma_min: float = 0.3, 
     return sigma_min + (upper - sigma_min).unsqueeze(-1) * steps
 
 
+@functools.lru_cache(maxsize=16)
+def _pair_index(n: int, device: torch.device) -> Tensor:
+    """Flat indices (P,) of the P = N(N−1)/2 pairs i < j of an N×N matrix, row by row."""
+    i, j = torch.triu_indices(n, n, offset=1, device=device)
+    return i * n + j
+
+
 def _label_pairs(d2: Tensor, K_y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The squared distances (..., P) and label kernel entries (P,) of the P = N(N−1)/2 pairs i < j, and tr(K_Y)."""
-    n = d2.shape[-1]
-    i, j = torch.triu_indices(n, n, offset=1, device=d2.device)
+    pairs = _pair_index(d2.shape[-1], d2.device)
     y = K_y.to(d2.dtype)
-    return d2[..., i, j], y[i, j], y.diagonal().sum()
+    return d2.flatten(-2)[..., pairs], y.flatten()[pairs], y.diagonal().sum()
 
 
-def _inner_and_norm(d_pairs: Tensor, y_pairs: Tensor, y_trace: Tensor, sigmas: Tensor) -> tuple[Tensor, Tensor]:
-    """⟨K_σ, K_Y⟩ and ‖K_σ‖ (..., g) for the widths sigmas (..., g), from the pairs of `_label_pairs`.
+def _exponent_factors(sigmas: Tensor, dtype: torch.dtype) -> Tensor:
+    """−1/(σ² ln 2) for widths σ, in `dtype`: K_σ = 2^(factor · D), as exp2 runs twice as fast as exp on the CPU
+    (0.53 against 1.0 ns a float32, measured)."""
+    return sigmas.to(dtype).pow(-2).mul_(-1.0 / math.log(2.0))
+
+
+def _inner_and_norm(d_pairs: Tensor, y_pairs: Tensor, y_trace: Tensor, factors: Tensor) -> tuple[Tensor, Tensor]:
+    """⟨K_σ, K_Y⟩ and ‖K_σ‖ (..., g) for the widths given by their exponent factors (..., g)
+    (`_exponent_factors`), from the pairs of `_label_pairs`.
 
     Uses symmetry and the unit diagonal of K_σ: with e_p = exp(−d_p / σ²), ⟨K_σ, K_Y⟩ = tr(K_Y) + 2 Σ_p e_p (K_Y)_p
     and ‖K_σ‖² = N + 2 Σ_p e_p², so the candidates cost one (g, P) exponential and no N×N matrix each.
@@ -58,14 +71,16 @@ def _inner_and_norm(d_pairs: Tensor, y_pairs: Tensor, y_trace: Tensor, sigmas: T
     n = (1 + math.isqrt(1 + 8 * d_pairs.shape[-1])) // 2  # P = N(N−1)/2
     d_pairs = d_pairs.unsqueeze(-2)  # (..., 1, P)
     chunk = max(1, _CHUNK_ELEMENTS // d_pairs.numel())
-    # exp(−d/σ²) below the dtype's smallest normal number is < 1e−38 against sums ≥ N: clamping there changes
-    # nothing, and spares the CPU's subnormal path (measured 12–36× slower than a normal exp).
-    lowest = math.log(torch.finfo(d_pairs.dtype).tiny) + 1.0
+    # 2^x below the dtype's smallest normal number is < 1e−38 against sums ≥ N: clamping there changes nothing,
+    # and spares the CPU's subnormal path (measured 12–36× slower than a normal exp).
+    lowest = math.log2(torch.finfo(d_pairs.dtype).tiny) + 1.0
     inner, norm = [], []
-    for s in sigmas.to(d_pairs.dtype).split(chunk, dim=-1):
-        e = torch.mul(d_pairs, -1.0 / s.unsqueeze(-1) ** 2).clamp_(min=lowest).exp_()  # (..., g, P), one temporary
-        inner.append(y_trace + 2.0 * (e @ y_pairs))
-        norm.append(torch.sqrt(n + 2.0 * torch.linalg.vector_norm(e, dim=-1) ** 2))  # one pass, no e ∘ e
+    for u in factors.split(chunk, dim=-1):
+        e = torch.mul(d_pairs, u.unsqueeze(-1)).clamp_(min=lowest).exp2_()  # (..., g, P), one temporary
+        inner.append(torch.matmul(e, y_pairs).mul_(2.0).add_(y_trace))
+        norm.append(torch.linalg.vector_norm(e, dim=-1).square_().mul_(2.0).add_(n).sqrt_())  # one pass, no e ∘ e
+    if len(inner) == 1:
+        return inner[0], norm[0]
     return torch.cat(inner, dim=-1), torch.cat(norm, dim=-1)
 
 
@@ -88,7 +103,7 @@ def alignment_scores(d2: Tensor, K_y: Tensor, sigmas: Tensor) -> Tensor:
     """
     _check_search(d2, K_y)
     check_sigma(sigmas, "sigmas")
-    inner, norm = _inner_and_norm(*_label_pairs(d2, K_y), sigmas)
+    inner, norm = _inner_and_norm(*_label_pairs(d2, K_y), _exponent_factors(sigmas, d2.dtype))
     return inner / (norm * torch.linalg.matrix_norm(K_y.to(d2.dtype)))
 
 
@@ -115,19 +130,20 @@ def _best_candidates(d2: Tensor, K_y: Tensor, sigmas: Tensor) -> Tensor:
     """
     grid = sigmas.shape[-1]
     d_pairs, y_pairs, y_trace = _label_pairs(d2, K_y)
-    d_pairs, sigmas = d_pairs.reshape(-1, d_pairs.shape[-1]), sigmas.reshape(-1, grid)  # (L, P), (L, G)
-    step = _COARSE_STEP if bool((d_pairs >= 0).all() and (y_pairs >= 0).all()) else 1
-    coarse, between, gap_of = _coarse_split(grid, step, d2.device)
-    inner, norm = _inner_and_norm(d_pairs, y_pairs, y_trace, sigmas[:, coarse])
-    scores = sigmas.new_full(sigmas.shape, -math.inf)  # ∝ alignment (‖K_Y‖ is common to all); −∞: not scored
+    d_pairs = d_pairs.reshape(-1, d_pairs.shape[-1])  # (L, P)
+    u = _exponent_factors(sigmas, d_pairs.dtype).reshape(-1, grid)  # (L, G)
+    bounded = float(d_pairs.amin()) >= 0 and float(y_pairs.amin()) >= 0
+    coarse, between, gap_of = _coarse_split(grid, _COARSE_STEP if bounded else 1, d2.device)
+    inner, norm = _inner_and_norm(d_pairs, y_pairs, y_trace, u[:, coarse])
+    scores = u.new_full(u.shape, -math.inf)  # ∝ alignment (‖K_Y‖ is common to all); −∞: not scored
     scores[:, coarse] = inner / norm
-    best = scores.max(dim=-1, keepdim=True).values
+    best = scores.amax(dim=-1, keepdim=True)
     wanted = (inner[:, 1:] / norm[:, :-1] >= best * (1.0 - _BOUND_MARGIN))[:, gap_of]  # (L, B)
     count = int(wanted.sum(dim=-1).max()) if between.numel() else 0
     if count:
         # Each grid's wanted candidates first, then others to fill up to the same count (scored all the same).
         pick = between[torch.sort((~wanted).to(torch.uint8), dim=-1, stable=True).indices[:, :count]]
-        inner, norm = _inner_and_norm(d_pairs, y_pairs, y_trace, sigmas.gather(-1, pick))
+        inner, norm = _inner_and_norm(d_pairs, y_pairs, y_trace, u.gather(-1, pick))
         scores.scatter_(-1, pick, inner / norm)
     return scores.argmax(dim=-1).reshape(d2.shape[:-2])  # the first maximum, as over the whole grid
 

@@ -313,6 +313,25 @@ def test_non_unit_diagonal_kernels_are_normalized():
     np.testing.assert_allclose(normalize_gram(K_lin).trace().item(), 1.0, rtol=0, atol=1e-15)
 
 
+@pytest.mark.parametrize("n, one_thread", [(100, True), (201, False)])
+def test_small_eigendecompositions_run_on_one_thread_and_restore_the_count(monkeypatch, n, one_thread):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen, eigvalsh = [], torch.linalg.eigvalsh
+        monkeypatch.setattr(torch.linalg, "eigvalsh", lambda A: seen.append(torch.get_num_threads()) or eigvalsh(A))
+        K = _gaussian_kernel(n, 3, 0)
+        S = renyi_entropy(K)
+        assert seen == [1 if one_thread else 2] and torch.get_num_threads() == 2
+        np.testing.assert_allclose(S.item(), np_entropy(K.numpy(), 1.01), rtol=0, atol=1e-9)
+        monkeypatch.setattr(torch.linalg, "eigvalsh", lambda A: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            renyi_entropy(K)
+        assert torch.get_num_threads() == 2  # restored when the decomposition fails, too
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_width_changes_the_entropy():
     d2 = pairwise_sq_dists(_randn(20, 3, seed=6))
     S = [renyi_entropy(gaussian_from_sq_dists(d2, s)).item() for s in (0.5, 2.0)]

@@ -105,7 +105,7 @@ def _scored_candidates(monkeypatch):
     counts = []
     inner_and_norm = ipkit.widths._inner_and_norm
     monkeypatch.setattr(ipkit.widths, "_inner_and_norm",
-                        lambda d, y, tr, s: counts.append(s.shape[-1]) or inner_and_norm(d, y, tr, s))
+                        lambda d, y, tr, u: counts.append(u.shape[-1]) or inner_and_norm(d, y, tr, u))
     return counts
 
 
