@@ -33,11 +33,12 @@ def _near_origin(gram: Tensor) -> bool:
 
 def _row_panels(n: int) -> list[int]:
     """Edges of the row panels of a lower-triangle product: each panel takes half the rows left, rounded to a
-    multiple of 16 (what the CPU's matrix kernels handle best), until at most 16 remain; for N = 100: 0, 48, 80,
-    96, 100. About 2/3 of the full product's multiplications, in products still wide enough to run at full speed
-    (N = 100, D = 65,536: 7.07 ms, against 7.23 ms when stopping at 32 rows and 7.24 ms for 0, 64, 96, 100)."""
+    multiple of 16 (what the CPU's matrix kernels handle best), until at most 32 remain; for N = 100: 0, 48, 80,
+    100. About 2/3 of the full product's multiplications, in products still wide enough to run at full speed.
+    Going on to a panel of 16 rows and one of 4 (0, 48, 80, 96, 100) was 2 % faster but doubled the float32
+    round-off of the distances of a trained CNN's conv2 output (largest relative error 4.1e-6 against 1.9e-6)."""
     edges = [0]
-    while n - edges[-1] > 16:
+    while n - edges[-1] > 32:
         edges.append(edges[-1] + 16 * max(1, round((n - edges[-1]) / 32)))
     return edges + [n]
 

@@ -87,11 +87,11 @@ def test_float32_rows_are_centred_only_far_from_the_origin(d, offset, centred, r
 @pytest.mark.parametrize("offset", [0.0, 100.0])  # the uncentred and the centred product
 def test_wide_rows_on_the_cpu_blocked_path_match_naive(offset):
     # Rows wider than a block are multiplied by blocks of columns (the last one partial) and panels of rows
-    # (N = 60: three panels, 32, 16 and 12 rows); the lower triangle is mirrored, so the distances are exactly
+    # (N = 60: two panels, 32 and 28 rows); the lower triangle is mirrored, so the distances are exactly
     # symmetric without being symmetrized.
     d = 2 * _CPU_BLOCK_COLUMNS + 7
     x = offset + _randn(60, d, seed=30)
-    assert kernels._row_panels(60) == [0, 32, 48, 60]
+    assert kernels._row_panels(60) == [0, 32, 60]
     d2 = pairwise_sq_dists(x)
     np.testing.assert_allclose(d2.numpy(), naive_sq_dists(x.numpy()), rtol=1e-12, atol=1e-9)
     assert torch.equal(d2, d2.T)
