@@ -20,11 +20,11 @@ def _near_origin(gram: Tensor) -> bool:
     spread, for the Gram trick to keep its accuracy without centring.
 
     κ = mean ‖x_i‖² / mean ‖x_i − x̄‖² is read off G: tr(G)/N over tr(G)/N − ΣG/N², and κ ≤ 16 is tested as
-    15 N tr(G) ≥ 16 ΣG (no divisions). The round-off of a squared distance computed from G grows with κ: in float32 about
-    κ · 1e−6 relative (measured), against 1e−6 after centring, which makes κ = 1. The paper's networks at
-    initialization gave κ = 1.3–3.8 (MNIST networks) and 4.7–25 (VGG-16 on CIFAR-10); a constant offset can make
-    it anything. NaN in G counts as not near; a non-finite G gives non-finite distances either way, which callers
-    check.
+    15 N tr(G) ≥ 16 ΣG (no divisions). The round-off of a squared distance computed from G grows with κ: in
+    float32 about κ · 1e−6 relative (measured), against 1e−6 after centring, which makes κ = 1. The paper's
+    networks at initialization gave κ = 1.3–3.8 (MNIST networks) and 4.7–25 (VGG-16 on CIFAR-10); a constant
+    offset can make it anything. NaN in G counts as not near; a non-finite G gives non-finite distances either
+    way, which callers check.
     """
     n = gram.shape[-1]
     trace = gram.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
@@ -135,16 +135,15 @@ def gaussian_from_sq_dists(d2: Tensor, sigma) -> Tensor:
     if not d2.is_floating_point():
         d2 = d2.to(torch.get_default_dtype())
     finfo = torch.finfo(d2.dtype)
-    if isinstance(sigma, (int, float)):
-        # A number: −1/σ² in Python's double, kept within d2's range so that the zero diagonal gives 0, not NaN
-        # (a σ below the dtype's range is still a valid, tiny width).
+    # The exponent is D times −1/σ², a factor taken in double precision and kept within d2's range: σ² of a valid,
+    # tiny width underflows and −1/σ² can overflow d2's dtype, and either would make the zero diagonal NaN.
+    # A number and a tensor get the same factor, hence the same kernel to the last bit.
+    if isinstance(sigma, (int, float)):  # a number: no tensor operations
         s = max(check_width(sigma), finfo.tiny)
         return torch.mul(d2, max(-1.0 / s / s, -finfo.max)).exp_()
-    s = check_sigma(sigma).to(device=d2.device, dtype=d2.dtype)
-    s = s.clamp(min=finfo.tiny)
-    s = s.reshape(s.shape + (1,) * d2.dim())
-    # Two divisions, not d2 / σ²: σ² underflows to 0 for σ < 1e-19 in float32, giving 0/0 on the diagonal.
-    return torch.exp(-(d2 / s) / s)
+    s = check_sigma(sigma).to(device=d2.device, dtype=torch.float64).clamp(min=finfo.tiny)
+    factor = (-1.0 / s / s).clamp(min=-finfo.max).to(d2.dtype)
+    return torch.mul(d2, factor.reshape(factor.shape + (1,) * d2.dim())).exp_()
 
 
 def gaussian_gram(x: Tensor, sigma) -> Tensor:

@@ -146,6 +146,16 @@ def test_gaussian_from_sq_dists_stack_of_widths():
         np.testing.assert_allclose(K[g].numpy(), gaussian_from_sq_dists(d2, s).numpy(), rtol=1e-15, atol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_width_as_number_or_tensor_gives_the_same_kernel(dtype):
+    d2 = pairwise_sq_dists(_randn(6, 3, seed=7, dtype=dtype))
+    for sigma in (0.3, 1.0, 7.77, 1e-25, 1e-200, 1e30):
+        K = gaussian_from_sq_dists(d2, sigma)
+        assert torch.equal(K, gaussian_from_sq_dists(d2, torch.tensor(sigma, dtype=torch.float64)))
+        assert torch.equal(K, gaussian_from_sq_dists(d2, torch.tensor([2.0, sigma], dtype=torch.float64))[1])
+        assert torch.equal(K.diagonal(), torch.ones(6, dtype=dtype))
+
+
 def test_sigma_as_python_float_keeps_float64_precision():
     # σ = 0.3 is not a float32 number; rounding it to float32 would change exp(-1 / 0.09) in its 6th digit.
     d2 = torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
