@@ -65,7 +65,10 @@ def check_sigma(sigma, name: str = "sigma") -> Tensor:
 
     A Python number becomes a float64 tensor, so a float64 computation keeps σ's full precision.
     """
-    s = sigma if isinstance(sigma, Tensor) else torch.as_tensor(sigma, dtype=torch.float64)
+    try:
+        s = sigma if isinstance(sigma, Tensor) else torch.as_tensor(sigma, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be a number or a tensor of widths > 0, got {sigma!r}") from None
     if not s.is_floating_point():
         s = s.to(torch.get_default_dtype())
     if s.numel() == 0 or not torch.isfinite(s).all() or (s <= 0).any():

@@ -286,6 +286,8 @@ BAD_INPUT = {
     "sigma negative": (lambda: gaussian_gram(X, -1.0), r"\bsigma\b.*> 0"),
     "sigma nan": (lambda: gaussian_gram(X, float("nan")), r"\bsigma\b.*finite"),
     "sigma inf": (lambda: gaussian_gram(X, float("inf")), r"\bsigma\b.*finite"),
+    "sigma string": (lambda: gaussian_gram(X, "wide"), r"\bsigma\b.*number or a tensor"),
+    "sigmas strings": (lambda: multivariate_gram(X4, ["a", "b"]), r"\bsigmas\b.*number or a tensor"),
     "sigma stack with a zero": (lambda: gaussian_from_sq_dists(K5, torch.tensor([1.0, 0.0])), r"\bsigma\b"),
     "sigmas negative": (lambda: multivariate_gram(X4, [1.0, -1.0]), r"\bsigmas\b.*> 0"),
     "sigmas nan": (lambda: multivariate_gram(X4, [1.0, float("nan")]), r"\bsigmas\b.*finite"),
