@@ -344,7 +344,7 @@ def device_name(device):
 def run(device, quick, alpha, n_candidates, max_n=2000):
     conv = (64, 8, 8) if quick else (64, 32, 32)  # VGG-16 conv1 on CIFAR-10: 64 × 32 × 32 = 65,536
     layers = [("mlp_fc1", (1024,), 784), ("vgg_conv1", conv, 3072)]
-    rounds = 1 if quick else 7
+    rounds = 1 if quick else 15
     label = f"{device_name(device)}, {torch.get_num_threads()} threads" if device == "cpu" else device_name(device)
     rows = [compare(name, 100, shape, d_in, alpha, n_candidates, rounds, device) for name, shape, d_in in layers]
     load = ", load average {:.1f}".format(os.getloadavg()[0]) if device == "cpu" else ""

@@ -72,7 +72,7 @@ def check_sigma(sigma, name: str = "sigma") -> Tensor:
     if not s.is_floating_point():
         s = s.to(torch.get_default_dtype())
     if s.numel() == 0 or not torch.isfinite(s).all() or (s <= 0).any():
-        raise ValueError(f"{name} must be finite and > 0, got {sigma!r}")
+        raise _bad_width(sigma, name)
     return s
 
 
@@ -81,8 +81,12 @@ def check_width(sigma: float, name: str = "sigma") -> float:
     without tensors)."""
     s = float(sigma)
     if not (math.isfinite(s) and s > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {sigma!r}")
+        raise _bad_width(sigma, name)
     return s
+
+
+def _bad_width(sigma, name: str) -> ValueError:
+    return ValueError(f"{name} must be finite and > 0, got {sigma!r}")
 
 
 def check_alpha(alpha: float) -> float:

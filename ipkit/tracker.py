@@ -103,10 +103,10 @@ class InformationPlaneTracker:
         lk = LayerKernel(d2=d2, dim=out[0].numel())
         if multivariate:
             # Silverman-type widths are equal for all channels (same H·W), so the Hadamard product of the
-            # channel kernels is exp(−Σ_c D_c / σ²).
+            # channel kernels is exp(−Σ_c D_c / σ²), the Gaussian kernel of the summed distances.
             lk.sigma = silverman_sigma(out.shape[0], out[0, 0].numel(), self.silverman_gamma)
             lk.rule = "silverman"
-            lk.K = torch.exp(-d2 / lk.sigma**2)
+            lk.K = gaussian_from_sq_dists(d2, lk.sigma)
         return lk
 
     def _check_finite(self, kernels: dict[str, LayerKernel]) -> None:

@@ -17,6 +17,7 @@ from ipkit import (
     alignment_sigma,
     gaussian_gram,
     label_gram,
+    multivariate_gram,
     mutual_information,
     pairwise_sq_dists,
     renyi_entropy,
@@ -316,6 +317,29 @@ def test_rows_agree_with_public_estimator_functions(model_name, layer):
     assert row["I_TY"] == pytest.approx(mutual_information(K_t, K_y, 1.01).item(), rel=0, abs=ATOL)
     assert row["H_X"] == pytest.approx(renyi_entropy(K_x, 1.01).item(), rel=0, abs=ATOL)
     assert row["H_Y"] == pytest.approx(renyi_entropy(K_y, 1.01).item(), rel=0, abs=ATOL)
+
+
+def test_multivariate_rows_agree_with_multivariate_gram():
+    # γ = 30 gives channel widths wide enough that the multivariate kernel is far from the identity (the
+    # saturation test above covers the paper's γ = 1), so the kernel's values are what the entropies measure.
+    torch.manual_seed(2)
+    model = build_model("cnn", variant="2023")
+    x, y = samples(60, seed=6)
+    tracker = InformationPlaneTracker(model, 10, estimator="multivariate", silverman_gamma=30.0)
+    tracker.measure(x, y, step=1)
+    row = tracker.table().query("layer == 'conv2'").iloc[0]
+    assert row["width_rule"] == "silverman"
+
+    model.eval()
+    t = activations(model, x, ["conv2"])["conv2"]
+    K_t = multivariate_gram(t, torch.full((t.shape[1],), row["sigma_T"])).double()
+    K_x = gaussian_gram(x, 8.0).double()
+    H_T = renyi_entropy(K_t, 1.01).item()
+    assert H_T < math.log2(60) - 0.5  # not saturated
+    assert row["H_T"] == pytest.approx(H_T, rel=0, abs=ATOL)
+    assert row["I_XT"] == pytest.approx(mutual_information(K_x, K_t, 1.01).item(), rel=0, abs=ATOL)
+    assert row["I_TY"] == pytest.approx(mutual_information(K_t, label_gram(y, 10).double(), 1.01).item(),
+                                        rel=0, abs=ATOL)
 
 
 def test_same_seed_same_table(mnist_root):
