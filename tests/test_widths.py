@@ -13,6 +13,8 @@ from ipkit import (
     alignment_grid,
     alignment_scores,
     alignment_sigma,
+    gaussian_from_sq_dists,
+    kernel_alignment,
     knn_sigma,
     label_gram,
     mean_distance,
@@ -151,6 +153,22 @@ def test_alignment_sigma_of_constant_activations_is_finite():
     d2 = pairwise_sq_dists(torch.ones(10, 5, dtype=torch.float64))
     Ky = label_gram(torch.arange(10) % 2, 2).double()
     assert alignment_sigma(d2, Ky, 300) == pytest.approx(0.3, rel=1e-15)  # every candidate is σ_min
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_alignment_scores_of_tiny_widths_with_equal_samples_are_the_kernels(dtype):
+    # σ so small that 1/σ² overflows the dtype: K_σ is 1 on the pairs at distance 0 (two equal samples, and the
+    # diagonal), 0 elsewhere, and its alignment is finite, as kernel_alignment of gaussian_from_sq_dists says.
+    x = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 1.0]], dtype=dtype)
+    d2, Ky = pairwise_sq_dists(x), label_gram(torch.tensor([0, 0, 1, 1]), 2).to(dtype)
+    sigmas = torch.tensor([1e-30, 1e-200, 1.0], dtype=torch.float64).to(dtype)
+    sigmas = sigmas[sigmas > 0]  # 1e-200 is 0 in float32
+    scores = alignment_scores(d2, Ky, sigmas)
+    assert torch.isfinite(scores).all()
+    expected = [kernel_alignment(gaussian_from_sq_dists(d2, float(s)), Ky) for s in sigmas]
+    np.testing.assert_allclose(scores.double().numpy(), torch.stack(expected).double().numpy(), rtol=1e-6, atol=0)
+    K_limit = torch.tensor([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=dtype)
+    assert scores[0].item() == pytest.approx(kernel_alignment(K_limit, Ky).item(), rel=1e-6)
 
 
 # ----------------------------------------------------------------------------------------------- k-NN and Silverman
