@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ipkit.checks import all_finite
+from ipkit.checks import all_finite, check_labels
 from ipkit.entropy import joint_entropy_with_labels, label_entropy, renyi_entropy
 from ipkit.hooks import capture, resolve_layers
 from ipkit.kernels import _sq_dists, channel_sq_dists, gaussian_from_sq_dists, label_gram, pairwise_sq_dists
@@ -136,6 +136,7 @@ class InformationPlaneTracker:
         Returns:
             The new rows.
         """
+        check_labels(y, self.num_classes, n=len(x))  # before the forward pass: an empty or mismatched batch
         device = next(self.model.parameters()).device
         x, y = x.to(device), y.to(device)
         kernels: dict[str, LayerKernel] = {}

@@ -139,6 +139,18 @@ def test_bad_options_raise_value_errors_listing_valid_names(mlp):
         InformationPlaneTracker(nn.Sequential(nn.Linear(3, 3)), 10)
 
 
+def test_bad_batches_raise_before_the_forward_pass(mlp):
+    tracker = InformationPlaneTracker(mlp, 10)
+    x, y = samples(20, seed=1)
+    with pytest.raises(ValueError, match=r"\by\b.*at least 2 samples, got 0"):
+        tracker.measure(x[:0], y[:0], step=1)
+    with pytest.raises(ValueError, match=r"\by\b.*19 labels for 20 samples"):
+        tracker.measure(x, y[:19], step=1)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
+        tracker.measure(x, y + 10, step=1)
+    assert tracker.rows_ == []
+
+
 # --- the table ----------------------------------------------------------------------------------------------------
 
 
