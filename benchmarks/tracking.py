@@ -1,4 +1,4 @@
-"""Cost of information-plane tracking per training step (PAPER.md §4: every layer, every iteration, N = 100).
+"""Cost of information-plane tracking per training step (docs/method.md §4: every layer, every iteration, N = 100).
 
 For the MLP, the small CNN (2023 variant) and full-width VGG-16, on one batch of 100 random inputs, in one run:
   plain     a plain SGD step at batch 100 (forward, backward, optimizer step, model in train mode);
@@ -28,10 +28,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ipkit import (InformationPlaneTracker, alignment_sigmas, joint_entropy_with_labels, label_entropy, label_gram,
-                   pairwise_sq_dists, renyi_entropy)
+from ipkit import InformationPlaneTracker, alignment_sigmas, information_plane, label_gram, pairwise_sq_dists
 from ipkit.hooks import capture
-from ipkit.kernels import gaussian_from_sq_dists
 from ipkit.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,14 +95,12 @@ def breakdown(model, x, y, layers, device, n_candidates) -> dict:
             sigmas.update(zip(layers, alignment_sigmas(torch.stack([d2[k] for k in layers]), K_y, n_candidates)))
 
         stages["widths (alignment)"] = timed(widths, device)
-        K_x = gaussian_from_sq_dists(pairwise_sq_dists(x), 8.0).double()
-        K_t = torch.stack([gaussian_from_sq_dists(d2[k], float(sigmas[k])) for k in layers]).double()
-        stack = torch.cat([K_t, K_t * K_x, K_x[None]])  # (2L + 1, N, N)
+        d2_x, d2_t = pairwise_sq_dists(x), torch.stack([d2[k] for k in layers])
 
-        def entropies():  # as the tracker: H(T), H(X,T), H(X) batched; H(T,Y) by class blocks; H(Y) from counts
-            renyi_entropy(stack, 1.01), joint_entropy_with_labels(K_t, y, 1.01), label_entropy(y, 1.01)
+        def plane():  # as the tracker: kernels, H(T), H(X,T), H(X) batched, H(T,Y) by class blocks, H(Y) from counts
+            information_plane(d2_t, d2_x, y, [float(sigmas[k]) for k in layers], 8.0, alpha=1.0)
 
-        stages[f"entropies ({stack.shape[0]} eigvalsh + class blocks)"] = timed(entropies, device)
+        stages[f"kernels + entropies ({2 * len(layers) + 1} eigvalsh + class blocks)"] = timed(plane, device)
     model.train()
     return stages
 
@@ -120,7 +116,7 @@ def bench_model(name: str, device: torch.device, repeats: int, warmup: int, vgg_
     x = torch.rand(N, *shape, generator=g).to(device)
     y = torch.randint(0, 10, (N,), generator=g).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.09)
-    trackers = {label: InformationPlaneTracker(model, 10, width_options={"early_steps": early})
+    trackers = {label: InformationPlaneTracker(model, 10, early_steps=early)
                 for label, early in GRIDS.items()}
     step = 0
 

@@ -1,10 +1,11 @@
-"""One information-plane experiment end to end (PAPER.md §4–5): data, model, training with the IP measured
+"""One information-plane experiment end to end (docs/method.md §4–5): data, model, training with the IP measured
 along the way, for several seeds. The notebooks are thin readers of this; scripts can call it without Jupyter.
 """
 
 import json
 import math
 import os
+import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -14,8 +15,10 @@ import pandas as pd
 import torch
 
 from ipkit.analysis import compression, dpi_fractions
+from ipkit.checkpoint import callback_generators, checkpoint_path, load_checkpoint, save_checkpoint
 from ipkit.data import load_dataset, train_val_split
 from ipkit.models import build_model
+from ipkit.protocol import estimation
 from ipkit.tracker import InformationPlaneTracker, NonFiniteActivations, tracking_callback
 from ipkit.train import TrainingDiverged, early_stopping_steps, evaluate, seed_everything, train
 
@@ -26,12 +29,21 @@ NUM_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10}
 class Experiment:
     """Everything that defines an IP experiment; the defaults are the paper's MLP on MNIST.
 
-    Sizes: `train_size`/`test_size` take seeded subsets (None = the whole split); `val_fraction` of the training
-    subset is held out for validation (early-stopping bookkeeping), evaluated every `eval_every` steps.
+    Sizes: `train_size`/`test_size` take subsets (None = the whole split), seeded random ones or, with
+    `subset="first"`, the first images (the authors' 2023 notebook trains on the first 1,000). `val_fraction` of the
+    training subset is held out for validation (the early-stopping bookkeeping; 0: no validation), its loss
+    evaluated every `eval_every` steps on the whole validation split; the test set's loss and accuracy every
+    `test_every` steps (None: with the validation).
     Measurement: every step up to `dense_until`, then every `every`-th step, on `n` samples of the batch just
     trained on and on `n_test` fresh test samples (splits "train" and/or "test").
-    Estimation (`alpha`, `sigma_x`, `estimator`, `width_rule`, `beta`, `width_options`, `sigma_layers`,
-    `silverman_gamma`) is passed to `InformationPlaneTracker`.
+    Estimation: `protocol` names the preset (`ipkit.protocol.PROTOCOLS`) and `estimation` overrides any of its
+    settings, e.g. {"alpha": 1.01}; both go to `InformationPlaneTracker` and into every row.
+    `threads`: torch's CPU thread count for the run (None leaves it); results repeat bit for bit only on the same
+    machine type with the same thread count.
+    Resuming (`ipkit.checkpoint`): with `checkpoint_dir`, each seed's run is checkpointed there every
+    `checkpoint_every` steps (0: only once it is done), and `run_experiment` called again continues every seed
+    from its last checkpoint; the tables equal an uninterrupted run's (bit for bit on CPU). A checkpoint written by
+    an experiment that differs (in any field but seeds, progress and these two) is refused.
     """
 
     dataset: str = "mnist"
@@ -43,26 +55,57 @@ class Experiment:
     seeds: tuple = (0,)
     n: int = 100
     n_test: int = 200
-    alpha: float = 1.01
-    sigma_x: float | str = 8.0
-    estimator: str = "tensor"
-    width_rule: str = "alignment"
-    beta: float = 0.9
-    width_options: dict = field(default_factory=dict)
-    sigma_layers: dict = field(default_factory=dict)
-    silverman_gamma: float = 1.0
+    protocol: str = "wickstrom2019"
+    estimation: dict = field(default_factory=dict)
     every: int = 1
     dense_until: int = 0
     splits: tuple = ("train", "test")
     train_size: int | None = None
     test_size: int | None = None
+    subset: str = "random"
     val_fraction: float = 0.1
     eval_every: int = 50
+    test_every: int | None = None
     patience: tuple = (100, 200, 400)
     raw_pixels: bool = False
     device: str = "auto"
+    threads: int | None = None
     data_root: str | None = None
     progress: bool = True
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 0
+
+    def __post_init__(self):
+        # Notebook parameters arrive as whatever papermill passed: check them here, where they enter.
+        for name in ("epochs", "batch_size", "n", "n_test", "every", "eval_every"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ValueError(f"{name} must be an integer ≥ 1, got {value!r}")
+        if not isinstance(self.seeds, (list, tuple)) or not self.seeds or \
+                not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds):
+            raise ValueError(f"seeds must be a non-empty list of integers, e.g. [0, 1, 2], got {self.seeds!r} "
+                             "(with papermill pass a list through -y \"seeds: [0, 1]\", not -p)")
+        if self.dataset not in NUM_CLASSES:
+            raise ValueError(f"unknown dataset {self.dataset!r}; valid: {', '.join(NUM_CLASSES)}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction!r}")
+        if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 1):
+            raise ValueError(f"threads must be an integer ≥ 1 or None, got {self.threads!r}")
+        if not (isinstance(self.checkpoint_every, int) and not isinstance(self.checkpoint_every, bool)
+                and self.checkpoint_every >= 0):
+            raise ValueError(f"checkpoint_every must be an integer ≥ 0 (steps; 0: only finished seeds), "
+                             f"got {self.checkpoint_every!r}")
+        if self.checkpoint_every and self.checkpoint_dir is None:
+            raise ValueError(f"checkpoint_every={self.checkpoint_every} needs checkpoint_dir, the folder to write "
+                             "the checkpoints into")
+        if self.checkpoint_dir is not None:
+            self.checkpoint_dir = str(self.checkpoint_dir)
+        if not isinstance(self.estimation, dict):
+            raise ValueError(f"estimation must be a dict of settings, e.g. {{'alpha': 1.01}}, got {self.estimation!r}")
+        self.seeds, self.splits, self.patience = tuple(self.seeds), tuple(self.splits), tuple(self.patience)
+        estimation(self.protocol, **self.estimation)  # an unknown protocol or setting fails here, before any data
 
 
 @dataclass
@@ -83,63 +126,188 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def run_experiment(exp: Experiment) -> Results:
+def run_experiment(exp: Experiment, scheduler: str | None = None) -> Results:
     """Train `exp.model` once per seed with the information plane measured during training.
 
     A run whose loss becomes NaN, or whose activations do (measuring then stops), keeps what it recorded, is
     listed in `info["diverged"]` and raises a warning; the other runs go on.
+
+    Args:
+        exp: the experiment.
+        scheduler: where the seeds run. None: one after another in this process. "local" / "local:K": a
+            dask.distributed LocalCluster of K worker processes (default one per seed, at most one per free core
+            or, on CUDA, per GPU), one thread each. "tcp://host:port": a running Dask cluster. Each seed is one
+            task (`ipkit.parallel`); the tables are merged in seed order (`merge_results`) and equal the
+            in-process ones, bit for bit on CPU when that ran with the workers' thread count (`exp.threads`,
+            else 1). info["dask_dashboard"] holds the dashboard's link; `exp.progress` shows a bar over seeds.
+            On SLURM, start workers with dask-jobqueue and pass the scheduler's address::
+
+                from dask_jobqueue import SLURMCluster
+                cluster = SLURMCluster(cores=1, processes=1, memory="8GB", walltime="02:00:00",
+                                       job_extra_directives=["--gres=gpu:1"])  # one seed per job
+                cluster.scale(jobs=5)
+                results = run_experiment(exp, scheduler=cluster.scheduler_address)
+
+    Raises:
+        ValueError: a malformed `scheduler` ("local:0", "8786", ...).
+        ConnectionError: no scheduler answered at the address within 10 s.
     """
+    if scheduler is not None:
+        from ipkit.parallel import run_seeds
+
+        return run_seeds(exp, scheduler)
     device = resolve_device(exp.device)
+    if exp.threads is not None:
+        torch.set_num_threads(exp.threads)
     start = time.perf_counter()
-    x, y = load_dataset(exp.dataset, "train", exp.data_root, raw_pixels=exp.raw_pixels, n=exp.train_size)
-    x_test, y_test = load_dataset(exp.dataset, "test", exp.data_root, raw_pixels=exp.raw_pixels, n=exp.test_size)
-    x_tr, y_tr, x_val, y_val = train_val_split(x, y, exp.val_fraction, seed=0)
+    x, y = load_dataset(exp.dataset, "train", exp.data_root, raw_pixels=exp.raw_pixels, n=exp.train_size,
+                        subset=exp.subset)
+    x_test, y_test = load_dataset(exp.dataset, "test", exp.data_root, raw_pixels=exp.raw_pixels, n=exp.test_size,
+                                  subset=exp.subset)
+    if exp.val_fraction:
+        x_tr, y_tr, x_val, y_val = train_val_split(x, y, exp.val_fraction, seed=0)
+    else:
+        x_tr, y_tr, x_val, y_val = x, y, x[:0], y[:0]
     x_test, y_test = x_test.to(device), y_test.to(device)
 
+    data = (x_tr, y_tr, x_val, y_val, x_test, y_test)
     ip, logs, stops, summary, diverged = [], [], [], [], []
     for run, seed in enumerate(exp.seeds):
-        seed_everything(seed)
-        model = build_model(exp.model, **exp.model_options).to(device)
-        tracker = InformationPlaneTracker(model, NUM_CLASSES[exp.dataset], sigma_x=exp.sigma_x, alpha=exp.alpha,
-                                          estimator=exp.estimator, width_rule=exp.width_rule, beta=exp.beta,
-                                          width_options=exp.width_options, sigma_layers=exp.sigma_layers,
-                                          silverman_gamma=exp.silverman_gamma, run=run, seed=seed)
-        on_step = tracking_callback(tracker, n=exp.n, x_test=x_test, y_test=y_test, n_test=exp.n_test,
-                                    every=exp.every, dense_until=exp.dense_until, splits=exp.splits, seed=seed)
-        measure_failed: list[str] = []
-
-        def guarded(step, epoch, xb, yb, on_step=on_step, measure_failed=measure_failed):
-            # Activations can blow up before the loss does; the loss check in `train` then comes too late.
-            if measure_failed:
-                return
-            try:
-                on_step(step, epoch, xb, yb)
-            except NonFiniteActivations as err:
-                measure_failed.append(f"measuring stopped at step {step}: {err}")
-
-        try:
-            log = train(model, x_tr, y_tr, epochs=exp.epochs, lr=exp.lr, batch_size=exp.batch_size, seed=seed,
-                        device=device, x_val=x_val, y_val=y_val, x_test=x_test, y_test=y_test,
-                        eval_every=exp.eval_every, on_step=guarded,
-                        progress=exp.progress)
-        except TrainingDiverged as err:
-            measure_failed.insert(0, str(err))
-            log = err.log
-        if measure_failed:
-            warnings.warn(f"run {run} (seed {seed}): {measure_failed[0]}", RuntimeWarning, stacklevel=2)
+        saved = None
+        if exp.checkpoint_dir is not None:
+            saved = load_checkpoint(checkpoint_path(exp.checkpoint_dir, seed), defining_fields(asdict(exp)))
+        if saved is not None and saved["finished"] is not None:
+            part = saved["finished"]
+        else:
+            part = _run_seed(exp, run, seed, data, device, saved)
+        if part["failure"]:
+            warnings.warn(f"run {run} (seed {seed}): {part['failure']}", RuntimeWarning, stacklevel=2)
             diverged.append(run)
-        test_loss, test_accuracy = evaluate(model, x_test, y_test)
-        ip.append(tracker.table())
-        logs.append(log.assign(run=run, seed=seed))
-        stops.append(early_stopping_steps(log, exp.patience).assign(run=run, seed=seed))
-        summary.append(dict(run=run, seed=seed, steps=int(log["step"].max()), final_loss=float(log["loss"].iloc[-1]),
-                            test_loss=test_loss, test_accuracy=test_accuracy))
+        ip.append(part["ip"].assign(run=run))
+        logs.append(part["log"].assign(run=run, seed=seed))
+        stops.append(part["early_stopping"].assign(run=run, seed=seed))
+        summary.append(dict(run=run, seed=seed, **part["summary"]))
 
-    info = dict(experiment=asdict(exp), device=str(device), diverged=diverged,
+    info = dict(experiment=asdict(exp), estimation=asdict(estimation(exp.protocol, **exp.estimation)),
+                threads=torch.get_num_threads(), device=str(device), diverged=diverged,
                 train_samples=len(y_tr), val_samples=len(y_val), test_samples=len(y_test),
                 seconds=time.perf_counter() - start)
     return Results(ip=pd.concat(ip, ignore_index=True), log=pd.concat(logs, ignore_index=True),
                    early_stopping=pd.concat(stops, ignore_index=True), summary=pd.DataFrame(summary), info=info)
+
+
+# Fields that change how a run is shown, stored or split up, never what it computes.
+NOT_DEFINING = ("seeds", "progress", "checkpoint_dir", "checkpoint_every")
+
+
+def defining_fields(experiment: dict) -> dict:
+    """An Experiment's fields (asdict, or read back from run.json) that define its results, in JSON form so
+    tuples and lists compare equal."""
+    return {k: v for k, v in json.loads(json.dumps(experiment, default=str)).items() if k not in NOT_DEFINING}
+
+
+def merge_results(parts: list[Results]) -> Results:
+    """One Results from the Results of the same Experiment run on disjoint seeds (one seed or a batch each).
+
+    The runs follow the parts in the order given, each part's runs in its own order, re-indexed 0..R−1 in the
+    `run` column of every table: parts given in seed order equal one `run_experiment` call on all the seeds.
+    info: `experiment.seeds` lists all seeds in that order, `seconds` is summed, `diverged` holds the new run
+    indices; everything else is the first part's.
+
+    Raises:
+        ValueError: no parts; parts whose experiments differ in anything but `NOT_DEFINING` (seeds, progress,
+            checkpointing); a seed that appears in more than one part.
+    """
+    if not parts:
+        raise ValueError("parts is empty: pass the Results of at least one run_experiment call")
+    first = defining_fields(parts[0].info["experiment"])
+    seeds, seen = [], {}
+    for i, part in enumerate(parts):
+        this = defining_fields(part.info["experiment"])
+        differ = sorted(k for k in first.keys() | this.keys() if first.get(k) != this.get(k))
+        if differ:
+            details = ", ".join(f"{k}: {first.get(k)!r} vs {this.get(k)!r}" for k in differ)
+            raise ValueError(f"parts 0 and {i} come from different experiments ({details}); only seeds may differ")
+        for seed in part.info["experiment"]["seeds"]:
+            if seed in seen:
+                raise ValueError(f"seed {seed} is in parts {seen[seed]} and {i}: pass each seed's runs once")
+            seen[seed] = i
+        seeds.extend(part.info["experiment"]["seeds"])
+
+    tables = {"ip": [], "log": [], "early_stopping": [], "summary": []}
+    diverged, offset = [], 0
+    for part in parts:
+        for name, pieces in tables.items():
+            table = getattr(part, name)
+            pieces.append(table.assign(run=table["run"] + offset))
+        diverged.extend(run + offset for run in part.info.get("diverged", []))
+        offset += len(part.info["experiment"]["seeds"])
+    info = dict(parts[0].info)
+    info["experiment"] = dict(info["experiment"], seeds=type(info["experiment"]["seeds"])(seeds))
+    info["seconds"] = sum(part.info["seconds"] for part in parts)
+    info["diverged"] = diverged
+    return Results(**{name: pd.concat(pieces, ignore_index=True) for name, pieces in tables.items()}, info=info)
+
+
+def _run_seed(exp: Experiment, run: int, seed: int, data: tuple, device: torch.device, saved: dict | None) -> dict:
+    """Run `run` on `seed` (from its checkpoint `saved`, if any): its tables, its summary's figures and
+    what stopped it early (None if nothing did). With `exp.checkpoint_dir`, checkpoints it along the way and
+    saves the result when it is done."""
+    x_tr, y_tr, x_val, y_val, x_test, y_test = data
+    seed_everything(seed)
+    model = build_model(exp.model, **exp.model_options).to(device)
+    tracker = InformationPlaneTracker(model, NUM_CLASSES[exp.dataset], protocol=exp.protocol, run=run, seed=seed,
+                                      **exp.estimation)
+    large = exp.n > exp.batch_size  # the "train" split then measures fresh training samples
+    on_step = tracking_callback(tracker, n=exp.n, x_test=x_test, y_test=y_test, n_test=exp.n_test,
+                                every=exp.every, dense_until=exp.dense_until, splits=exp.splits, seed=seed,
+                                x_train=x_tr if large else None, y_train=y_tr if large else None)
+    measure_failed: list[str] = []
+    state = None
+    if saved is not None:
+        state = saved["train"]
+        tracker.rows_ = [dict(row, run=run) for row in saved["tracker"]["rows"]]
+        tracker.widths_, tracker.warned_ = saved["tracker"]["widths"], set(saved["tracker"]["warned"])
+        for name, generator in callback_generators(on_step).items():
+            generator.set_state(saved["generators"][name])
+        measure_failed.extend(saved["measure_failed"])
+
+    def guarded(step, epoch, xb, yb):
+        # Activations can blow up before the loss does; the loss check in `train` then comes too late.
+        if measure_failed:
+            return
+        try:
+            on_step(step, epoch, xb, yb)
+        except NonFiniteActivations as err:
+            measure_failed.append(f"measuring stopped at step {step}: {err}")
+
+    path = checkpoint_path(exp.checkpoint_dir, seed) if exp.checkpoint_dir is not None else None
+    record = dict(experiment=defining_fields(asdict(exp)), seed=seed)
+
+    def checkpoint(train_state):
+        generators = {name: g.get_state() for name, g in callback_generators(on_step).items()}
+        save_checkpoint(path, dict(record, train=train_state, finished=None, measure_failed=measure_failed,
+                                   generators=generators,
+                                   tracker=dict(rows=tracker.rows_, widths=tracker.widths_, warned=tracker.warned_)))
+
+    try:
+        log = train(model, x_tr, y_tr, epochs=exp.epochs, lr=exp.lr, batch_size=exp.batch_size, seed=seed,
+                    device=device, x_val=x_val if len(y_val) else None, y_val=y_val if len(y_val) else None,
+                    x_test=x_test, y_test=y_test, eval_every=exp.eval_every, test_every=exp.test_every,
+                    on_step=guarded, progress=exp.progress, state=state,
+                    checkpoint=checkpoint if path is not None else None,
+                    checkpoint_every=exp.checkpoint_every if path is not None else 0)
+    except TrainingDiverged as err:
+        measure_failed.insert(0, str(err))
+        log = err.log
+    test_loss, test_accuracy = evaluate(model, x_test, y_test)
+    part = dict(ip=tracker.table(), log=log, early_stopping=early_stopping_steps(log, exp.patience),
+                summary=dict(steps=int(log["step"].max()), final_loss=float(log["loss"].iloc[-1]),
+                             test_loss=test_loss, test_accuracy=test_accuracy),
+                failure=measure_failed[0] if measure_failed else None)
+    if path is not None:
+        save_checkpoint(path, dict(record, finished=part))
+    return part
 
 
 def _provenance() -> dict:
@@ -161,6 +329,27 @@ def _provenance() -> dict:
                 numpy=numpy.__version__, pandas=pd.__version__, python=platform.python_version(),
                 git_commit=commit, machine=platform.machine(), cpu_count=os.cpu_count(),
                 cuda_device=torch.cuda.get_device_name() if torch.cuda.is_available() else None)
+
+
+def staging(output_dir) -> Path:
+    """An empty folder beside `output_dir` to write a run's files into until its checks pass (`publish`), so a
+    failing run never overwrites earlier results. Any leftover of an earlier failed run is removed."""
+    stage = Path(f"{Path(output_dir)}.staging")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    return stage
+
+
+def publish(stage, output_dir) -> Path:
+    """Replace `output_dir` by the folder `stage` (made by `staging`) in two renames; returns output_dir."""
+    stage, output_dir = Path(stage), Path(output_dir)
+    old = Path(f"{output_dir}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if output_dir.exists():
+        output_dir.rename(old)
+    stage.rename(output_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return output_dir
 
 
 def _write_atomic(path: Path, write) -> None:

@@ -1,21 +1,32 @@
-"""Plain SGD training with a per-step callback, as in the paper's experiments (PAPER.md §5).
+"""Plain SGD training with a per-step callback, as in the paper's experiments (docs/method.md §5).
 
 Cross-entropy, torch.optim.SGD without momentum (lr 0.09, batch 100 in the paper), shuffled mini-batches from a
 seeded generator, no augmentation, no early stopping in training itself. After every optimizer step `on_step`
 receives the batch just trained on, so a tracker can measure the information plane at that iteration.
 Where early stopping *would* have stopped is computed afterwards from the log by `early_stopping_steps`.
 
-Example:
+Example (random stand-ins for MNIST images; `tracking_callback` measures the IP after every step):
+    >>> from ipkit import InformationPlaneTracker
+    >>> from ipkit.models import build_model
+    >>> from ipkit.tracker import tracking_callback
     >>> seed_everything(0)
+    >>> x, y = torch.rand(300, 1, 28, 28), torch.arange(300) % 10
     >>> model = build_model("mlp")
-    >>> log = train(model, x, y, epochs=10, x_val=x_val, y_val=y_val, eval_every=50, on_step=tracker.on_step)
-    >>> early_stopping_steps(log, patience=[500, 1000, 2000])
+    >>> tracker = InformationPlaneTracker(model, num_classes=10)
+    >>> log = train(model, x[:200], y[:200], epochs=2, x_val=x[200:], y_val=y[200:], eval_every=1,
+    ...             on_step=tracking_callback(tracker, n=100), progress=False)
+    >>> log["step"].tolist(), len(tracker.table())  # 2 steps per epoch, 5 measured layers per step
+    ([1, 2, 3, 4], 20)
+    >>> early_stopping_steps(log, patience=[1, 100]).columns.tolist()
+    ['patience', 'stop_step', 'best_step']
 """
 
+import copy
 import math
 import os
 import random
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -33,6 +44,44 @@ class TrainingDiverged(FloatingPointError):
     def __init__(self, message: str, log: pd.DataFrame):
         super().__init__(message)
         self.log = log
+
+
+@dataclass
+class TrainState:
+    """Where `train` stands after a step: what it needs to go on as if it had never stopped (`train(state=...)`).
+
+    Attributes:
+        step: steps taken. epoch: the epoch of that step, counted from 1.
+        order: (N,) int64, that epoch's sample order (on the CPU).
+        generator: the batch-order generator's state (it draws one order per epoch).
+        rows: the training log's rows so far.
+        model, optimizer: their state_dict()s.
+        rng: the global random streams (`rng_states`): dropout's torch CPU and CUDA generators, Python, NumPy.
+    """
+
+    step: int
+    epoch: int
+    order: Tensor
+    generator: Tensor
+    rows: list
+    model: dict
+    optimizer: dict
+    rng: dict
+
+
+def rng_states() -> dict:
+    """The global random streams' states: torch's CPU generator, every CUDA device's (if any), Python's, NumPy's."""
+    return dict(torch=torch.get_rng_state(), python=random.getstate(), numpy=np.random.get_state(),
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+
+
+def set_rng_states(states: dict) -> None:
+    """Restore what `rng_states` returned."""
+    torch.set_rng_state(states["torch"])
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    if states["cuda"] is not None:
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -103,9 +152,13 @@ def train(
     x_test: Tensor | None = None,
     y_test: Tensor | None = None,
     eval_every: int | None = None,
+    test_every: int | None = None,
     on_step: Callable[[int, int, Tensor, Tensor], None] | None = None,
     progress: bool = True,
     max_steps: int | None = None,
+    state: TrainState | None = None,
+    checkpoint: Callable[[TrainState], None] | None = None,
+    checkpoint_every: int = 0,
 ) -> pd.DataFrame:
     """Train `model` in place with plain mini-batch SGD on cross-entropy; return the training log.
 
@@ -121,13 +174,20 @@ def train(
         seed: seed of the batch order and of dropout.
         device: where to train; None means the model's device.
         x_val, y_val: optional validation data, evaluated with `evaluate`.
-        x_test, y_test: optional test data, evaluated at the same steps (recorded, never used for stopping).
-        eval_every: evaluate every this many steps and at the last step; None means at the end of every epoch.
+        x_test, y_test: optional test data, evaluated every `test_every` steps (recorded, never used for stopping).
+        eval_every: evaluate the validation data every this many steps and at the last step; None means at the end
+            of every epoch.
+        test_every: evaluate the test data every this many steps and at the last step; None: as `eval_every`.
         on_step: called as on_step(step, epoch, xb, yb) after each optimizer step, step counting from 1 and epoch
             from 1, xb/yb the batch just trained on (on `device`). It decides itself whether to measure; it may
             switch the model to eval mode, each step switches back to train mode.
         progress: show a tqdm progress bar.
         max_steps: stop after this many steps in total (quick runs); None trains all `epochs`.
+        state: continue from this `TrainState` (model, optimizer, random streams, log, mid-epoch position)
+            instead of starting afresh; with the same arguments the log equals an uninterrupted run's, bit for
+            bit on CPU.
+        checkpoint: called as checkpoint(TrainState) every `checkpoint_every` steps, after `on_step`.
+        checkpoint_every: steps between checkpoints; 0 never calls `checkpoint`.
 
     Returns:
         One row per step with columns epoch, step, loss (the batch loss before the step), batch_accuracy,
@@ -143,22 +203,37 @@ def train(
     steps_per_epoch = math.ceil(len(y) / batch_size)
     total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
     eval_every = steps_per_epoch if eval_every is None else eval_every
-    if eval_every < 1:
-        raise ValueError(f"eval_every must be ≥ 1, got {eval_every}")
+    test_every = eval_every if test_every is None else test_every
+    if eval_every < 1 or test_every < 1:
+        raise ValueError(f"eval_every and test_every must be ≥ 1, got {eval_every} and {test_every}")
+    if checkpoint_every < 0 or (checkpoint_every and checkpoint is None):
+        raise ValueError(f"checkpoint_every must be ≥ 0 and needs a checkpoint callback, got {checkpoint_every}")
 
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    rows: list[dict] = []
-    step = 0
-    with tqdm(total=total, disable=not progress, desc="train", unit="step") as bar:
-        for epoch in range(1, epochs + 1):
-            order = torch.randperm(len(y), generator=generator).to(y.device)
-            for start in range(0, len(y), batch_size):
+    generator = torch.Generator()
+    if state is None:
+        torch.manual_seed(seed)
+        generator.manual_seed(seed)
+        rows: list[dict] = []
+        step, first_epoch, order = 0, 1, None
+    else:
+        model.load_state_dict(state.model)
+        optimizer.load_state_dict(state.optimizer)
+        generator.set_state(state.generator)
+        set_rng_states(state.rng)
+        rows = [dict(row) for row in state.rows]
+        step, first_epoch, order = state.step, state.epoch, state.order
+    with tqdm(total=total, initial=step, disable=not progress, desc="train", unit="step") as bar:
+        for epoch in range(first_epoch, epochs + 1):
+            if order is None:
+                order = torch.randperm(len(y), generator=generator)
+            on_device = order.to(y.device)
+            done = step - (epoch - 1) * steps_per_epoch  # batches of this epoch already trained (resumed runs)
+            for start in range(done * batch_size, len(y), batch_size):
                 if step == total:
                     break
                 step += 1
-                idx = order[start : start + batch_size]
+                idx = on_device[start : start + batch_size]
                 xb, yb = x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
                 model.train()
                 logits = model(xb)
@@ -176,18 +251,22 @@ def train(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                if step % eval_every == 0 or step == total:
-                    if validate:
-                        row["val_loss"], row["val_accuracy"] = evaluate(model, x_val, y_val)
-                    if x_test is not None and y_test is not None:
-                        row["test_loss"], row["test_accuracy"] = evaluate(model, x_test, y_test)
+                if validate and (step % eval_every == 0 or step == total):
+                    row["val_loss"], row["val_accuracy"] = evaluate(model, x_val, y_val)
+                if x_test is not None and y_test is not None and (step % test_every == 0 or step == total):
+                    row["test_loss"], row["test_accuracy"] = evaluate(model, x_test, y_test)
                 if on_step is not None:
                     on_step(step, epoch, xb, yb)
+                if checkpoint_every and step % checkpoint_every == 0:
+                    checkpoint(TrainState(step, epoch, order, generator.get_state(), [dict(r) for r in rows],
+                                          copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()),
+                                          rng_states()))
                 bar.update()
                 if step % 10 == 0 or step == total:
                     bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
             if step == total:
                 break
+            order = None
     return _log(rows)
 
 

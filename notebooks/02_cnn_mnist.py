@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -22,10 +24,11 @@
 # The point of the paper: a convolutional layer's output for one sample is a tensor X ∈ R^{C×H×W}, and the
 # **tensor kernel** κ(X, X') = exp(−‖X − X'‖_F² / σ²) gives one Gram matrix per layer whatever its shape, so
 # H(T), I(X;T) and I(T;Y) are estimated for conv layers exactly as for dense ones. Widths σ_T are chosen by
-# kernel alignment with the labels and smoothed over steps (β = 0.9); σ_X = 8; α = 1.01; N = 100 training
+# kernel alignment with the labels and smoothed over steps (β = 0.9); σ_X = 8; α → 1 (protocol
+# `wickstrom2019`, docs/method.md §3–4; `estimation` overrides it); N = 100 training
 # samples (the mini-batch just trained on) and 200 fresh test samples per measurement.
 #
-# Expected (PAPER.md §6): fitting then compression on training data, weak or no compression on test data.
+# Expected (docs/method.md §6): fitting then compression on training data, weak or no compression on test data.
 # The defaults below are the *quick* profile; `run_all.sh paper` passes the paper's settings.
 
 # %% tags=["parameters"]
@@ -38,16 +41,23 @@ batch_size = 100
 seeds = [0, 1]
 n = 100
 n_test = 200
-alpha = 1.01
-sigma_x = 8.0
+protocol = "wickstrom2019"
+estimation = {}
 every = 2
 dense_until = 100
 splits = ["train", "test"]
 train_size = 10000
 test_size = 2000
+subset = "random"
+val_fraction = 0.1
 eval_every = 10
+test_every = None
 patience = [50, 100, 200]
 device = "auto"
+threads = None
+scheduler = None
+checkpoint_dir = None
+checkpoint_every = 0
 data_root = None
 results_from = ""
 output_dir = "results/02_cnn_mnist"
@@ -57,13 +67,15 @@ progress = True
 # %%
 import ipkit.plot as ipplot
 from ipkit.analysis import compression, dpi_fractions
-from ipkit.experiment import Experiment, check_results, load_results, run_experiment, save_results
+from ipkit.experiment import (Experiment, check_results, load_results, publish, run_experiment, save_results,
+                              staging)
 
 exp = Experiment(dataset=dataset, model="cnn", model_options={"variant": variant, "activation": activation},
-                 epochs=epochs, lr=lr, batch_size=batch_size, seeds=tuple(seeds), n=n, n_test=n_test, alpha=alpha,
-                 sigma_x=sigma_x, every=every, dense_until=dense_until, splits=tuple(splits), train_size=train_size,
-                 test_size=test_size, eval_every=eval_every, patience=tuple(patience), device=device,
-                 data_root=data_root, progress=progress)
+                 epochs=epochs, lr=lr, batch_size=batch_size, seeds=seeds, n=n, n_test=n_test, protocol=protocol, estimation=estimation,
+                 every=every, dense_until=dense_until, splits=splits, train_size=train_size, test_size=test_size,
+                 subset=subset, val_fraction=val_fraction, eval_every=eval_every, test_every=test_every,
+                 patience=patience, device=device, threads=threads, checkpoint_dir=checkpoint_dir,
+                 checkpoint_every=checkpoint_every, data_root=data_root, progress=progress)
 exp
 
 # %% [markdown]
@@ -72,47 +84,32 @@ exp
 # read from there instead, and everything below is redrawn from them.)
 
 # %%
-results = load_results(results_from) if results_from else run_experiment(exp)
-paths = save_results(results, output_dir, notebook="02_cnn_mnist")
+results = load_results(results_from) if results_from else run_experiment(exp, scheduler=scheduler)
+stage = staging(output_dir)  # written to output_dir only once the checks at the end pass
+paths = save_results(results, stage, notebook="02_cnn_mnist")
 results.summary
 
 # %% [markdown]
-# ## The information plane
-# One point per (layer, step), averaged over runs; colour = training step, one colormap per layer.
-# Stars mark where early stopping on the validation loss would have stopped, for each patience (in steps).
+# ## The information plane, its phases and the widths
+# The IP per split: one point per (layer, step), averaged over runs; colour = training step, one colormap per
+# layer; markers where early stopping on the validation loss would have stopped, for each patience (in steps).
+# Then I(X;T) of every layer against the step (mean and band of ±2 standard errors over runs, H(X) dotted), the
+# data processing inequality along depth, every width σ_T used (all in `ip.csv`) and the training curves.
 
 # %%
-fig = ipplot.information_plane_splits(results.ip, splits=splits, early_stopping=results.early_stopping)
-ipplot.save_figure(fig, f"{output_dir}/information_plane.png")
+figures = ipplot.experiment_report(results, stage, splits=splits)
 
 # %% [markdown]
-# ## Fitting and compression
+# ## Fitting and compression, and the data processing inequality
 # Per layer: the step at which I(X;T) peaks (the boundary between the fitting and the compression phase) and how
-# much it falls afterwards, on training and on test data.
+# much it falls afterwards, on training and on test data; then how often I(X;T_1) ≥ I(X;T_2) ≥ … holds.
 
 # %%
-phases = compression(results.ip)
-phases
-
-# %% [markdown]
-# ## Data processing inequality
-# I(X;T_1) ≥ I(X;T_2) ≥ … should hold along the depth: the fraction of measurements where it does.
+compression(results.ip)
 
 # %%
 dpi = dpi_fractions(results.ip)
-ax = ipplot.dpi_plot(results.ip, split=splits[0])
-ipplot.save_figure(ax.figure, f"{output_dir}/dpi.png")
 dpi[dpi.pair == "all"]
-
-# %% [markdown]
-# ## Kernel widths and training curves
-# Every σ_T used is in `ip.csv`; here they are over training.
-
-# %%
-ax = ipplot.sigma_plot(results.ip, split=splits[0])
-ipplot.save_figure(ax.figure, f"{output_dir}/sigma.png")
-fig = ipplot.training_curves(results.log)
-ipplot.save_figure(fig, f"{output_dir}/training_curves.png")
 
 # %% [markdown]
 # ## Checks
@@ -121,4 +118,4 @@ ipplot.save_figure(fig, f"{output_dir}/training_curves.png")
 
 # %%
 check_results(results, accuracy_floor=accuracy_floor)
-print("all checks passed:", paths["ip"].parent)
+print("all checks passed:", publish(stage, output_dir))

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -18,12 +20,12 @@
 # (13 conv layers, each Conv → BN → ReLU, and a 3-layer classifier) on CIFAR-10, with 16 measured layers. Each
 # conv layer's output is a C×H×W tensor per sample; the tensor kernel turns it into a single N×N Gram matrix,
 # whose width is chosen by kernel alignment with the labels and smoothed over steps (β = 0.9). N = 100 for both
-# streams (the mini-batch just trained on, and fresh test samples), α = 1.01.
+# streams (the mini-batch just trained on, and fresh test samples), α → 1 (protocol `wickstrom2019`).
 #
-# Expected (PAPER.md §6): the early conv layers sit near the upper bound in I(X;T); later layers show fitting
+# Expected (docs/method.md §6): the early conv layers sit near the upper bound in I(X;T); later layers show fitting
 # then compression on training data; on test data the output layer's I(T;Y) stalls.
 #
-# Input (a choice, PAPER.md §2): pixels scaled to [0, 1] with σ_X = 8. The authors fed raw 0–255 values with
+# Input (a choice, docs/method.md §2): pixels scaled to [0, 1] with σ_X = 8. The authors fed raw 0–255 values with
 # σ_X = 8, which makes the input kernel the identity (I(X;T) = H(T)); set `raw_pixels = True` for that.
 #
 # The *quick* default runs a quarter-width network (`width = 0.25`: 16…128 channels, 1024-unit classifier) on a
@@ -42,17 +44,24 @@ batch_size = 100
 seeds = [0]
 n = 100
 n_test = 100
-alpha = 1.01
-sigma_x = 8.0
+protocol = "wickstrom2019"
+estimation = {}
 raw_pixels = False
 every = 3
 dense_until = 30
 splits = ["train", "test"]
 train_size = 10000
 test_size = 1000
+subset = "random"
+val_fraction = 0.1
 eval_every = 10
+test_every = None
 patience = [50, 100, 200]
 device = "auto"
+threads = None
+scheduler = None
+checkpoint_dir = None
+checkpoint_every = 0
 data_root = None
 results_from = ""
 output_dir = "results/03_vgg16_cifar10"
@@ -63,13 +72,16 @@ progress = True
 # %%
 import ipkit.plot as ipplot
 from ipkit.analysis import compression, dpi_fractions
-from ipkit.experiment import Experiment, check_results, load_results, run_experiment, save_results
+from ipkit.experiment import (Experiment, check_results, load_results, publish, run_experiment, save_results,
+                              staging)
 
 exp = Experiment(dataset=dataset, model="vgg16", model_options={"width": width}, epochs=epochs, lr=lr,
-                 batch_size=batch_size, seeds=tuple(seeds), n=n, n_test=n_test, alpha=alpha, sigma_x=sigma_x,
-                 every=every, dense_until=dense_until, splits=tuple(splits), train_size=train_size,
-                 test_size=test_size, eval_every=eval_every, patience=tuple(patience), device=device,
-                 raw_pixels=raw_pixels, data_root=data_root, progress=progress)
+                 batch_size=batch_size, seeds=seeds, n=n, n_test=n_test, protocol=protocol, estimation=estimation,
+                 every=every, dense_until=dense_until, splits=splits, train_size=train_size, test_size=test_size,
+                 subset=subset, val_fraction=val_fraction, eval_every=eval_every, test_every=test_every,
+                 patience=patience, raw_pixels=raw_pixels, device=device, threads=threads,
+                 checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, data_root=data_root,
+                 progress=progress)
 exp
 
 # %% [markdown]
@@ -78,47 +90,32 @@ exp
 # read from there instead, and everything below is redrawn from them.)
 
 # %%
-results = load_results(results_from) if results_from else run_experiment(exp)
-paths = save_results(results, output_dir, notebook="03_vgg16_cifar10")
+results = load_results(results_from) if results_from else run_experiment(exp, scheduler=scheduler)
+stage = staging(output_dir)  # written to output_dir only once the checks at the end pass
+paths = save_results(results, stage, notebook="03_vgg16_cifar10")
 results.summary
 
 # %% [markdown]
-# ## The information plane
-# One point per (layer, step), averaged over runs; colour = training step, one colormap per layer.
-# Stars mark where early stopping on the validation loss would have stopped, for each patience (in steps).
+# ## The information plane, its phases and the widths
+# The IP per split: one point per (layer, step), averaged over runs; colour = training step, one colormap per
+# layer; markers where early stopping on the validation loss would have stopped, for each patience (in steps).
+# Then I(X;T) of every layer against the step (mean and band of ±2 standard errors over runs, H(X) dotted), the
+# data processing inequality along depth, every width σ_T used (all in `ip.csv`) and the training curves.
 
 # %%
-fig = ipplot.information_plane_splits(results.ip, splits=splits, early_stopping=results.early_stopping)
-ipplot.save_figure(fig, f"{output_dir}/information_plane.png")
+figures = ipplot.experiment_report(results, stage, splits=splits)
 
 # %% [markdown]
-# ## Fitting and compression
+# ## Fitting and compression, and the data processing inequality
 # Per layer: the step at which I(X;T) peaks (the boundary between the fitting and the compression phase) and how
-# much it falls afterwards, on training and on test data.
+# much it falls afterwards, on training and on test data; then how often I(X;T_1) ≥ I(X;T_2) ≥ … holds.
 
 # %%
-phases = compression(results.ip)
-phases
-
-# %% [markdown]
-# ## Data processing inequality
-# I(X;T_1) ≥ I(X;T_2) ≥ … should hold along the depth: the fraction of measurements where it does.
+compression(results.ip)
 
 # %%
 dpi = dpi_fractions(results.ip)
-ax = ipplot.dpi_plot(results.ip, split=splits[0])
-ipplot.save_figure(ax.figure, f"{output_dir}/dpi.png")
 dpi[dpi.pair == "all"]
-
-# %% [markdown]
-# ## Kernel widths and training curves
-# Every σ_T used is in `ip.csv`; here they are over training.
-
-# %%
-ax = ipplot.sigma_plot(results.ip, split=splits[0])
-ipplot.save_figure(ax.figure, f"{output_dir}/sigma.png")
-fig = ipplot.training_curves(results.log)
-ipplot.save_figure(fig, f"{output_dir}/training_curves.png")
 
 # %% [markdown]
 # ## Checks
@@ -127,4 +124,4 @@ ipplot.save_figure(fig, f"{output_dir}/training_curves.png")
 
 # %%
 check_results(results, accuracy_floor=accuracy_floor, atol=bounds_atol)
-print("all checks passed:", paths["ip"].parent)
+print("all checks passed:", publish(stage, output_dir))

@@ -1,6 +1,5 @@
 """Datasets as tensors: MNIST and CIFAR-10 from the local copies, clear errors, seeded splits and samples."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -9,65 +8,51 @@ from PIL import Image
 
 from ipkit.data import CIFAR10_CLASSES, data_root, load_dataset, sample_batch, train_val_split
 
-DATA_ROOT = Path(os.environ.get("IPKIT_DATA", Path(__file__).parents[2] / "shared" / "data"))
-needs_mnist = pytest.mark.skipif(
-    not (DATA_ROOT / "MNIST" / "raw").is_dir(), reason=f"no MNIST under {DATA_ROOT} (set IPKIT_DATA)"
-)
-needs_cifar10 = pytest.mark.skipif(
-    not (DATA_ROOT / "cifar10" / "train").is_dir(), reason=f"no CIFAR-10 ImageFolder under {DATA_ROOT}"
-)
 
-
-@needs_mnist
-def test_mnist_test_split_shapes_range_dtype():
-    x, y = load_dataset("mnist", "test", root=DATA_ROOT, download=False)
+def test_mnist_test_split_shapes_range_dtype(mnist_root):
+    x, y = load_dataset("mnist", "test", root=mnist_root, download=False)
     assert x.shape == (10000, 1, 28, 28) and x.dtype == torch.float32
     assert y.shape == (10000,) and y.dtype == torch.int64
     assert x.min().item() == 0.0 and x.max().item() == 1.0
     assert torch.equal(y.unique(), torch.arange(10))
 
 
-@needs_mnist
-def test_subset_is_seeded():
-    x1, y1 = load_dataset("mnist", "train", root=DATA_ROOT, download=False, n=20, seed=1)
-    x2, y2 = load_dataset("mnist", "train", root=DATA_ROOT, download=False, n=20, seed=1)
-    x3, _ = load_dataset("mnist", "train", root=DATA_ROOT, download=False, n=20, seed=2)
+def test_subset_is_seeded(mnist_root):
+    x1, y1 = load_dataset("mnist", "train", root=mnist_root, download=False, n=20, seed=1)
+    x2, y2 = load_dataset("mnist", "train", root=mnist_root, download=False, n=20, seed=1)
+    x3, _ = load_dataset("mnist", "train", root=mnist_root, download=False, n=20, seed=2)
     assert x1.shape == (20, 1, 28, 28) and y1.shape == (20,)
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
     assert not torch.equal(x1, x3)
 
 
-@needs_mnist
-def test_raw_pixels_keeps_0_to_255():
-    x, _ = load_dataset("mnist", "test", root=DATA_ROOT, download=False, n=10)
-    raw, _ = load_dataset("mnist", "test", root=DATA_ROOT, download=False, n=10, raw_pixels=True)
+def test_raw_pixels_keeps_0_to_255(mnist_root):
+    x, _ = load_dataset("mnist", "test", root=mnist_root, download=False, n=10)
+    raw, _ = load_dataset("mnist", "test", root=mnist_root, download=False, n=10, raw_pixels=True)
     assert raw.max().item() == 255.0
     torch.testing.assert_close(raw / 255.0, x, rtol=0, atol=1e-7)
 
 
-@pytest.mark.skipif(not (DATA_ROOT / "FashionMNIST" / "raw").is_dir(), reason=f"no FashionMNIST under {DATA_ROOT}")
-def test_fashion_mnist():
-    x, y = load_dataset("fashion_mnist", "test", root=DATA_ROOT, download=False, n=30)
+def test_fashion_mnist(fashion_mnist_root):
+    x, y = load_dataset("fashion_mnist", "test", root=fashion_mnist_root, download=False, n=30)
     assert x.shape == (30, 1, 28, 28) and y.dtype == torch.int64
     assert 0.0 <= x.min().item() and x.max().item() <= 1.0
 
 
-@needs_cifar10
-def test_cifar10_imagefolder_subset():
-    x, y = load_dataset("cifar10", "train", root=DATA_ROOT, download=False, n=50)
+def test_cifar10_imagefolder_subset(cifar10_root):
+    x, y = load_dataset("cifar10", "train", root=cifar10_root, download=False, n=50)
     assert x.shape == (50, 3, 32, 32) and x.dtype == torch.float32
     assert 0.0 <= x.min().item() and x.max().item() <= 1.0
     assert y.shape == (50,) and y.dtype == torch.int64
     assert 0 <= y.min().item() and y.max().item() <= 9
-    raw, y_raw = load_dataset("cifar10", "train", root=DATA_ROOT, download=False, n=50, raw_pixels=True)
+    raw, y_raw = load_dataset("cifar10", "train", root=cifar10_root, download=False, n=50, raw_pixels=True)
     assert raw.max().item() > 1.0
     torch.testing.assert_close(raw / 255.0, x, rtol=0, atol=1e-6)
     assert torch.equal(y_raw, y)
 
 
-@needs_cifar10
-def test_cifar10_test_split():
-    x, y = load_dataset("cifar10", "test", root=DATA_ROOT, download=False, n=20, seed=3)
+def test_cifar10_test_split(cifar10_root):
+    x, y = load_dataset("cifar10", "test", root=cifar10_root, download=False, n=20, seed=3)
     assert x.shape == (20, 3, 32, 32) and y.shape == (20,)
 
 
@@ -97,10 +82,9 @@ def test_missing_data_raises_a_clear_error(tmp_path, name):
     assert "IPKIT_DATA" in message and "root=" in message
 
 
-@needs_mnist
-def test_env_var_sets_the_root(monkeypatch):
-    monkeypatch.setenv("IPKIT_DATA", str(DATA_ROOT))
-    assert data_root() == DATA_ROOT
+def test_env_var_sets_the_root(monkeypatch, mnist_root):
+    monkeypatch.setenv("IPKIT_DATA", str(mnist_root))
+    assert data_root() == mnist_root
     assert data_root("elsewhere") == Path("elsewhere")
     x, _ = load_dataset("mnist", "test", download=False, n=5)
     assert x.shape == (5, 1, 28, 28)
@@ -115,11 +99,10 @@ def test_unknown_dataset_or_split_raises():
         load_dataset("mnist", "valid")
 
 
-@needs_mnist
 @pytest.mark.parametrize("n", [0, 10001])
-def test_subset_larger_than_dataset_raises(n):
+def test_subset_larger_than_dataset_raises(mnist_root, n):
     with pytest.raises(ValueError, match="between 1 and the dataset size 10000"):
-        load_dataset("mnist", "test", root=DATA_ROOT, download=False, n=n)
+        load_dataset("mnist", "test", root=mnist_root, download=False, n=n)
 
 
 def test_train_val_split_partitions_and_is_seeded():

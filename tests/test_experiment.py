@@ -2,13 +2,18 @@
 steps, summary, info) and a diverging run that is recorded instead of crashing."""
 
 import math
-from dataclasses import asdict
+import subprocess
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from ipkit.experiment import Experiment, Results, resolve_device, run_experiment
+from ipkit.experiment import (Experiment, Results, load_results, merge_results, resolve_device, run_experiment,
+                              save_results)
 from ipkit.tracker import COLUMNS
 
 LOG_COLUMNS = {"run", "seed", "epoch", "step", "loss", "batch_accuracy", "val_loss", "val_accuracy"}
@@ -90,12 +95,93 @@ def test_diverging_run_is_recorded_not_raised(mnist_root, model, lr):
     assert (last_measured.reindex(last_logged.index).fillna(0) <= last_logged).all()
 
 
-def test_resolve_device():
-    assert str(resolve_device("cpu")) == "cpu"
-    assert resolve_device("auto").type in {"cpu", "cuda"}
+@pytest.mark.parametrize("cuda", [True, False])
+def test_resolve_device(cuda, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert resolve_device("auto") == torch.device("cuda" if cuda else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu") and resolve_device("cuda:1").index == 1
 
 
-def test_results_tables_are_dataframes(mnist_root):
+def test_results_tables_hold_one_row_per_step_and_layer(mnist_root):
+    # 300 images less a 10 % validation split: 270 training images, 3 steps of 100, 5 measured layers.
     results = run_experiment(tiny(mnist_root, splits=("train",), epochs=1, train_size=300))
-    for table in [results.ip, results.log, results.early_stopping, results.summary]:
-        assert isinstance(table, pd.DataFrame) and len(table) > 0
+    assert len(results.ip) == 3 * 5 and set(results.ip.split) == {"train"}
+    assert len(results.log) == 3 and results.summary.steps.tolist() == [3]
+
+
+TABLES = ("ip", "log", "early_stopping", "summary")
+
+
+def assert_same_results(merged: Results, whole: Results) -> None:
+    """Every table equal; info equal but for the wall time."""
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(merged, name), getattr(whole, name), check_exact=True)
+    drop = lambda info: {k: v for k, v in info.items() if k != "seconds"}  # noqa: E731
+    assert drop(merged.info) == drop(whole.info)
+
+
+@pytest.fixture(scope="module")
+def per_seed(mnist_root):
+    """A 3-step experiment run on seeds (0, 1, 2) at once, and on (0,) and (1, 2) apart."""
+    exp = tiny(mnist_root, train_size=300, n=20, n_test=20, seeds=(0, 1, 2))
+    parts = [run_experiment(replace(exp, seeds=seeds)) for seeds in [(0,), (1, 2)]]
+    return exp, run_experiment(exp), parts
+
+
+def test_merge_results_equals_one_run_on_all_seeds(per_seed):
+    exp, whole, parts = per_seed
+    merged = merge_results(parts)
+    assert_same_results(merged, whole)
+    assert merged.info["experiment"] == asdict(exp) and merged.summary.run.tolist() == [0, 1, 2]
+    assert merged.info["seconds"] == pytest.approx(parts[0].info["seconds"] + parts[1].info["seconds"], rel=1e-12)
+    assert set(parts[1].ip.run) == {0, 1}  # the parts were numbered from 0 each: merging renumbered them
+    assert merge_results(parts[:1]).ip.equals(parts[0].ip)
+
+
+def test_merge_results_maps_diverged_runs_and_follows_the_parts_order(per_seed):
+    _, whole, parts = per_seed
+    a, b = parts
+    b = Results(b.ip, b.log, b.early_stopping, b.summary, dict(b.info, diverged=[1]))
+    merged = merge_results([a, b])
+    assert merged.info["diverged"] == [2]  # run 1 of the second part is run 2 overall
+    swapped = merge_results([b, a])
+    assert swapped.info["experiment"]["seeds"] == (1, 2, 0) and swapped.info["diverged"] == [1]
+    assert swapped.summary[["run", "seed"]].values.tolist() == [[0, 1], [1, 2], [2, 0]]
+    assert swapped.ip.groupby("run").seed.unique().map(list).to_dict() == {0: [1], 1: [2], 2: [0]}
+
+
+def test_merge_results_refuses_other_experiments_and_repeated_seeds(per_seed):
+    _, whole, parts = per_seed
+    a, b = parts
+    other = Results(b.ip, b.log, b.early_stopping, b.summary,
+                    dict(b.info, experiment=dict(b.info["experiment"], lr=0.1)))
+    with pytest.raises(ValueError, match=r"different experiments \(lr: 0.09 vs 0.1\)"):
+        merge_results([a, other])
+    with pytest.raises(ValueError, match="seed 0 is in parts 0 and 1"):
+        merge_results([a, a])
+    with pytest.raises(ValueError, match="parts is empty"):
+        merge_results([])
+    shown = Results(b.ip, b.log, b.early_stopping, b.summary,
+                    dict(b.info, experiment=dict(b.info["experiment"], progress=True)))
+    assert merge_results([a, shown]).summary.equals(whole.summary)  # a progress bar changes no result
+
+
+def test_merge_script_merges_saved_folders(per_seed, tmp_path):
+    _, whole, parts = per_seed
+    for i, part in enumerate(parts):
+        save_results(part, tmp_path / f"part{i}")
+    save_results(whole, tmp_path / "whole")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "merge_results.py"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "merged"), str(tmp_path / "part0"),
+                           str(tmp_path / "part1")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    merged, expected = load_results(tmp_path / "merged"), load_results(tmp_path / "whole")
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(merged, name), getattr(expected, name), check_exact=True)
+    for name in ("dpi", "compression"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "merged" / f"{name}.csv"),
+                                      pd.read_csv(tmp_path / "whole" / f"{name}.csv"), check_exact=True)
+    assert merged.info["experiment"]["seeds"] == [0, 1, 2]
+    again = subprocess.run([sys.executable, str(script), str(tmp_path / "again"), str(tmp_path / "part0"),
+                            str(tmp_path / "part0")], capture_output=True, text=True)
+    assert again.returncode == 2 and "seed 0 is in parts 0 and 1" in again.stderr

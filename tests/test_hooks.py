@@ -26,14 +26,19 @@ def test_capture_calls_fn_in_depth_order_and_removes_hooks(mlp):
         mlp(torch.rand(4, 1, 28, 28))
     assert seen == [("fc1", (4, 1024)), ("fc3", (4, 20)), ("out", (4, 10))]
     assert hook_count(mlp) == 0
+    mlp(torch.rand(4, 1, 28, 28))  # after the block a forward pass reaches fn no more
+    assert len(seen) == 3
 
 
 def test_capture_removes_hooks_when_block_raises(mlp):
+    seen = []
     with pytest.raises(RuntimeError, match="inside the block"):
-        with capture(mlp, mlp.measured_layers(), lambda name, out: None):
+        with capture(mlp, mlp.measured_layers(), lambda name, out: seen.append(name)):
             assert hook_count(mlp) == 5
             raise RuntimeError("inside the block")
-    assert all(len(m._forward_hooks) == 0 for m in mlp.modules())
+    assert hook_count(mlp) == 0
+    mlp(torch.rand(2, 1, 28, 28))
+    assert seen == []
 
 
 def test_capture_removes_hooks_when_fn_raises_during_forward(mlp):

@@ -22,12 +22,12 @@ TINY = {
                                  vgg_epochs=1, test_size=100, every=5, dense_until=1, channel_counts=[1, 4],
                                  saturation_layers=["conv2", "conv4"], cnn_accuracy_floor=0.0),
     "05_early_stopping": dict(configs=[["mlp", "tanh"], ["cnn", "relu"]], epochs=2, train_size=1000, test_size=300,
-                              n=50, n_test=50, every=3, dense_until=3, eval_every=3, patience=[0, 6],
+                              n=50, n_test=50, every=3, dense_until=3, eval_every=3, patience=[1, 6],
                               accuracy_floor=0.2),
 }
 EXPERIMENTS = ("01_mlp_mnist", "02_cnn_mnist", "03_vgg16_cifar10")  # one Experiment each: the standard files
 FILES = ["ip.csv", "training_log.csv", "early_stopping.csv", "summary.csv", "dpi.csv", "compression.csv",
-         "run.json", "information_plane.png", "dpi.png", "sigma.png", "training_curves.png"]
+         "run.json", "information_plane.png", "i_xt_over_steps.png", "dpi.png", "sigma.png", "training_curves.png"]
 
 
 def all_notebooks():
@@ -90,3 +90,20 @@ def test_early_stopping_redraws_from_saved_runs(tmp_path, data_root):
     for name in ("phases_early_stopping.csv", "train_vs_test.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(redrawn / name), pd.read_csv(made / name))
     assert (redrawn / "figure1_mlp_tanh.png").stat().st_size > 0
+
+
+@pytest.mark.notebook
+def test_a_failing_run_leaves_the_earlier_results_untouched(tmp_path, data_root):
+    """With lr = 1000 the run diverges and the notebook's checks fail: nothing may have been written into its
+    output folder before that (the files go to a staging folder, published only after the checks)."""
+    import papermill
+
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "ip.csv").write_text("earlier results\n")
+    with pytest.raises(papermill.PapermillExecutionError, match="diverged"):
+        papermill.execute_notebook(str(NOTEBOOKS / "01_mlp_mnist.ipynb"), str(tmp_path / "failed.ipynb"),
+                                   parameters=dict(TINY["01_mlp_mnist"], lr=1000.0, output_dir=str(out),
+                                                   data_root=str(data_root), progress=False, device="cpu"),
+                                   kernel_name="python3", progress_bar=False)
+    assert [p.name for p in out.iterdir()] == ["ip.csv"] and (out / "ip.csv").read_text() == "earlier results\n"

@@ -225,3 +225,179 @@ def test_import_ipkit_does_not_import_plotting_libraries():
             " assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# Figure 1 and the early-stopping figures, on a hand-built phase table (the columns of ipkit.analysis.phase_table).
+# input_block and hidden compress (boundaries at steps 20 and 30); output does not.
+# Patience 5 stops at 23 (after input_block's boundary, before hidden's), 9 at 40 (mean of 30 and 50), 50 never.
+PATIENCE_STOPS = {5: 23.0, 9: 40.0, 50: None}
+
+
+@pytest.fixture
+def stops():
+    return pd.DataFrame(dict(run=["run0", "run0", "run1", "run0", "run1"], patience=[5, 9, 9, 50, 50],
+                             stop_step=[23, 30, 50, None, None], best_step=[18, 25, 45, 40, 40]))
+
+
+@pytest.fixture
+def phases():
+    table = pd.DataFrame(dict(layer=list(LAYERS), layer_index=[0, 1, 2], peak_step=[20, 30, 40],
+                              peak_step_test=[10, 30, 40], I_XT_peak=[5.0, 4.0, 3.0],
+                              compression_train=[0.5, 0.3, 0.05], compression_test=[0.2, 0.1, 0.0],
+                              compresses=[True, True, False]))
+    for p, stop in PATIENCE_STOPS.items():
+        table[f"stop_p{p}"] = pd.array([stop] * 3, dtype="Float64")
+        before = [stop is not None and stop < peak for peak in table["peak_step"]]
+        table[f"before_p{p}"] = pd.Series(before, dtype="boolean").where(table["compresses"], pd.NA)
+    table["largest_patience_before"] = pd.array([pd.NA, 5, pd.NA], dtype="Int64")
+    return table
+
+
+def lines(ax, label):
+    return [line for line in ax.lines if line.get_label() == label]
+
+
+@pytest.mark.parametrize("split, peaks", [("train", {"input_block": 20, "hidden": 30}),
+                                          ("test", {"input_block": 10, "hidden": 30})])
+def test_figure1_draws_fitting_solid_and_compression_dotted_per_layer(table, stops, phases, split, peaks):
+    ax = ipp.figure1(table, stops, phases, split=split, inset_layers=2, window=1)
+    for layer in LAYERS:
+        means = np.array([[run_mean(table, split, layer, s, "I_XT"), run_mean(table, split, layer, s, "I_TY")]
+                          for s in STEPS])
+        (fitting,) = lines(ax, f"{layer}: fitting")
+        assert fitting.get_linestyle() == "-" and fitting.get_color() == "black"
+        compression = lines(ax, f"{layer}: compression")
+        if layer not in peaks:  # does not compress: the whole path is the fitting phase
+            np.testing.assert_allclose(fitting.get_xydata(), means, rtol=0, atol=1e-12)
+            assert compression == []
+            continue
+        upto = np.array(STEPS) <= peaks[layer]
+        np.testing.assert_allclose(fitting.get_xydata(), means[upto], rtol=0, atol=1e-12)
+        (compression,) = compression
+        assert compression.get_linestyle() == ":" and compression.get_color() == "black"
+        np.testing.assert_allclose(compression.get_xydata(), means[np.array(STEPS) >= peaks[layer]], rtol=0,
+                                   atol=1e-12)
+    # The points are information_plane's: one scatter per layer, run means coloured by step.
+    np.testing.assert_array_equal(collection(ax, "hidden").get_array(), STEPS)
+
+
+def test_figure1_phase_lines_follow_the_smoothed_path(table, stops, phases):
+    ax = ipp.figure1(table, stops, phases, window=3)
+    x = np.array([run_mean(table, "train", "output", s, "I_XT") for s in STEPS])
+    centred = [x[max(0, i - 1):i + 2].mean() for i in range(len(x))]  # centred mean of up to 3 measurements
+    (fitting,) = lines(ax, "output: fitting")
+    np.testing.assert_allclose(fitting.get_xdata(), centred, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="window"):
+        ipp.figure1(table, stops, phases, window=0)
+
+
+def test_figure1_legend_has_one_entry_per_patience_and_the_two_phases(table, stops, phases):
+    ax = ipp.figure1(table, stops, phases)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [*LAYERS, "early stop, patience 5", "early stop, patience 9",
+                      "early stop, patience 50: never stops", "fitting phase", "compression phase"]
+    markers = [h.get_marker() for h in ax.get_legend().legend_handles[len(LAYERS):len(LAYERS) + 3]]
+    assert len(set(markers)) == 3
+    # Patience 5 marks every layer at the measured step nearest to 23 (20), patience 9 at 40; 50 marks nothing.
+    for patience, step in ((5, 20), (9, 40)):
+        expected = [[run_mean(table, "train", layer, step, "I_XT"), run_mean(table, "train", layer, step, "I_TY")]
+                    for layer in LAYERS]
+        np.testing.assert_allclose(collection(ax, f"early stop, patience {patience}").get_offsets(), expected,
+                                   rtol=0, atol=1e-12)
+    assert not [c for c in ax.collections if c.get_label().startswith("early stop, patience 50")]
+
+
+def test_figure1_inset_magnifies_the_first_layers(table, stops, phases):
+    ax = ipp.figure1(table, stops, phases, inset_layers=2)
+    inset = ax.child_axes[0]
+    shown = [c.get_label() for c in inset.collections if not c.get_label().startswith("early stop")]
+    assert shown == ["input_block", "hidden"]
+    assert {line.get_label() for line in inset.lines} == {"input_block: fitting", "input_block: compression",
+                                                          "hidden: fitting", "hidden: compression"}
+    xy = np.concatenate([collection(inset, layer).get_offsets() for layer in ("input_block", "hidden")])
+    (x0, x1), (y0, y1) = inset.get_xlim(), inset.get_ylim()
+    assert x0 < xy[:, 0].min() and xy[:, 0].max() < x1 and y0 < xy[:, 1].min() and xy[:, 1].max() < y1
+    # It magnifies: a tighter box than the main axes', which hold the output layer as well.
+    assert x1 - x0 <= np.ptp(ax.get_xlim()) and y1 - y0 <= np.ptp(ax.get_ylim())
+    no_inset = ipp.figure1(table, stops, phases, inset_layers=0).child_axes
+    assert [a.get_ylabel() for a in no_inset] == ["training step"]  # the colorbar only
+
+
+def test_figure1_rejects_a_phase_table_of_other_layers(table, stops, phases):
+    with pytest.raises(ValueError, match=r"no row for layers \['output'\]"):
+        ipp.figure1(table, stops, phases[phases.layer != "output"])
+    with pytest.raises(ValueError, match="missing columns.*'compresses'"):
+        ipp.figure1(table, stops, phases.drop(columns="compresses"))
+    with pytest.raises(ValueError, match="missing columns.*'peak_step_test'"):
+        ipp.figure1(table, stops, phases.drop(columns="peak_step_test"), split="test")
+
+
+def test_patience_before_compression_shows_before_per_compressing_layer_and_patience(phases):
+    never = phases.assign(compresses=False)
+    for p in PATIENCE_STOPS:
+        never[f"before_p{p}"] = pd.array([pd.NA] * 3, dtype="boolean")
+    fig = ipp.patience_before_compression({"mlp_tanh": phases, "cnn_relu": never})
+    first, second = fig.axes
+    assert [first.get_title(), second.get_title()] == ["mlp_tanh", "cnn_relu"]
+    # Rows: the compressing layers; columns: patiences 5, 9, 50. hidden (peak 30) is stopped before by 5 only.
+    np.testing.assert_array_equal(first.collections[0].get_array().reshape(2, 3), [[0, 0, 0], [1, 0, 0]])
+    assert [t.get_text() for t in first.get_yticklabels()] == ["input_block (peak 20)", "hidden (peak 30)"]
+    assert [t.get_text() for t in first.get_xticklabels()] == ["5", "9", "50"]
+    assert [t.get_text() for t in first.texts] == ["23", "40", "never"] * 2
+    (outline,) = [p for p in first.patches if not p.get_fill()]
+    assert outline.get_xy() == (0, 1)  # hidden's row, patience 5's column
+    assert [t.get_text() for t in second.texts] == ["no layer compresses"]
+
+
+def test_patience_before_compression_rejects_tables_without_patiences(phases):
+    with pytest.raises(ValueError, match="no before_p<patience> columns"):
+        ipp.patience_before_compression({"mlp": phases.drop(columns=[f"before_p{p}" for p in PATIENCE_STOPS])})
+    with pytest.raises(ValueError, match="missing columns.*'stop_p9'"):
+        ipp.patience_before_compression({"mlp": phases.drop(columns="stop_p9")})
+    with pytest.raises(ValueError, match="tables is empty"):
+        ipp.patience_before_compression({})
+
+
+def test_compression_bars_show_train_and_test_amounts(phases):
+    fig = ipp.compression_bars({"a": phases, "b": phases.assign(compression_test=0.4)}, threshold=0.2)
+    first, second = fig.axes
+    train, test = first.containers
+    np.testing.assert_allclose([b.get_height() for b in train], [0.5, 0.3, 0.05], rtol=0, atol=1e-12)
+    np.testing.assert_allclose([b.get_height() for b in test], [0.2, 0.1, 0.0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose([b.get_height() for b in second.containers[1]], [0.4] * 3, rtol=0, atol=1e-12)
+    assert [t.get_text() for t in first.get_xticklabels()] == list(LAYERS)
+
+
+def band_at(band, x):
+    """The (low, high) of a seaborn band (a fill_between polygon) at x."""
+    vertices = band.get_paths()[0].vertices
+    ys = vertices[np.isclose(vertices[:, 0], x), 1]
+    return ys.min(), ys.max()
+
+
+@pytest.mark.parametrize("column", ["I_XT", "I_TY"])
+def test_information_over_steps_draws_run_mean_and_band_of_two_standard_errors(table, column):
+    ax = ipp.information_over_steps(table.assign(H_X=6.0), column=column, split="test")
+    assert [line.get_label() for line in ax.lines] == [*LAYERS, *(["H(X)"] if column == "I_XT" else [])]
+    assert len(ax.collections) == len(LAYERS)  # one band per layer
+    for line, band, layer in zip(ax.lines, ax.collections, LAYERS):
+        np.testing.assert_array_equal(line.get_xdata(), STEPS)
+        np.testing.assert_allclose(line.get_ydata(), [run_mean(table, "test", layer, s, column) for s in STEPS],
+                                   rtol=0, atol=1e-12)
+        for s in STEPS:
+            values = table[(table.split == "test") & (table.layer == layer) & (table.step == s)][column].to_numpy()
+            se = values.std(ddof=1) / np.sqrt(len(values))
+            np.testing.assert_allclose(band_at(band, s), (values.mean() - 2 * se, values.mean() + 2 * se),
+                                       rtol=0, atol=1e-9)
+    assert ax.get_ylabel() == f"{column[0]}({column[2]};{column[3]}) [bits]"
+    with pytest.raises(ValueError, match="column must be one of"):
+        ipp.information_over_steps(table, column="loss")
+    with pytest.raises(ValueError, match="unknown layers"):
+        ipp.information_over_steps(table, layers=["no_such_layer"])
+
+
+def test_sigma_plot_draws_a_band_over_runs(table):
+    ax = ipp.sigma_plot(table)
+    assert len(ax.collections) == len(LAYERS)
+    one_run = ipp.sigma_plot(table[table.run == "run0"])
+    assert not any(band.get_paths() for band in one_run.collections)  # one run: no band

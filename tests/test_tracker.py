@@ -1,9 +1,10 @@
-"""Information-plane tracking (PAPER.md §3–4): errors on diverged activations, the table's schema and bounds,
+"""Information-plane tracking (docs/method.md §3–4): errors on diverged activations, the table's schema and bounds,
 the model's state left as it was, widths per split, fixed widths, the multivariate baseline's saturation,
 agreement with the public estimator functions, repeatability, the measurement schedule and callback, a short real
 MNIST run, and an unmodified torchvision ResNet-18."""
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from ipkit import (
     activations,
     alignment_sigma,
     gaussian_gram,
+    knn_sigma,
     label_gram,
     multivariate_gram,
     mutual_information,
@@ -25,7 +27,7 @@ from ipkit import (
 from ipkit.data import load_dataset
 from ipkit.experiment import Experiment, run_experiment
 from ipkit.models import build_model
-from ipkit.tracker import COLUMNS, InformationPlaneTracker, measurement_due, tracking_callback
+from ipkit.tracker import COLUMNS, DegenerateMeasurement, InformationPlaneTracker, measurement_due, tracking_callback
 from ipkit.train import seed_everything, train
 
 ATOL = 1e-6
@@ -174,7 +176,8 @@ def test_table_schema_and_dtypes(mlp):
     assert table["split"].tolist() == ["train"] * 5 + ["test"] * 5
     assert table["n"].tolist() == [40] * 5 + [30] * 5
     assert (table["run"] == 3).all() and (table["seed"] == 7).all()
-    assert (table["alpha"] == 1.01).all() and (table["sigma_X"] == 8.0).all()
+    assert (table["alpha"] == 1.0).all() and (table["sigma_X"] == 8.0).all()  # the wickstrom2019 preset
+    assert (table["protocol"] == "wickstrom2019").all() and (table["overrides"] == "").all()
     assert (table["estimator"] == "tensor").all() and (table["width_rule"] == "alignment").all()
     assert_within_bounds(table)
 
@@ -255,7 +258,8 @@ def test_widths_are_kept_and_smoothed_per_split(mlp):
     assert table.loc[("train", 1, "fc2"), "sigma_T"] == pytest.approx(raw[0], rel=1e-12)
     assert table.loc[("test", 1, "fc2"), "sigma_T"] == pytest.approx(raw[1], rel=1e-12)
     assert table.loc[("train", 2, "fc2"), "sigma_T"] == pytest.approx(0.9 * raw[0] + 0.1 * raw[2], rel=1e-12)
-    assert raw[1] != pytest.approx(0.9 * raw[0] + 0.1 * raw[1], rel=1e-3)  # the test split was not smoothed
+    # Smoothed with the train split's width, the test split's σ would be this:
+    assert table.loc[("test", 1, "fc2"), "sigma_T"] != pytest.approx(0.9 * raw[0] + 0.1 * raw[1], rel=1e-3)
 
 
 def test_fixed_sigma_layers_bypass_the_rule(mlp):
@@ -269,7 +273,7 @@ def test_fixed_sigma_layers_bypass_the_rule(mlp):
     assert set(tracker.widths_["train"].sigmas_) == {"fc1", "fc3", "fc4"}
     mlp.eval()
     act = activations(mlp, x, ["fc2"])["fc2"]
-    expected = renyi_entropy(gaussian_gram(act, 1.234).double()).item()
+    expected = renyi_entropy(gaussian_gram(act, 1.234).double(), alpha=1.0).item()
     assert table.loc[table.layer == "fc2", "H_T"].to_numpy() == pytest.approx([expected] * 2, rel=0, abs=ATOL)
 
 
@@ -277,8 +281,10 @@ def test_sigma_x_may_follow_a_width_rule(mlp):
     tracker = InformationPlaneTracker(mlp, 10, sigma_x="knn")
     x, y = samples(30, seed=5)
     tracker.measure(x, y, step=1)
-    assert "__input__" in tracker.widths_["train"].sigmas_
-    assert (tracker.table()["sigma_X"] == tracker.widths_["train"].sigmas_["__input__"]).all()
+    widths = tracker.widths_[("input", "train")]
+    assert widths.rule == "knn" and "input" in widths.sigmas_  # the rule named, not the layers' width_rule
+    assert (tracker.table()["sigma_X"] == widths.sigmas_["input"]).all()
+    assert tracker.table()["sigma_X"].iloc[0] == pytest.approx(knn_sigma(pairwise_sq_dists(x), 10), rel=1e-6)
 
 
 # --- estimators ---------------------------------------------------------------------------------------------------
@@ -324,34 +330,39 @@ def test_rows_agree_with_public_estimator_functions(model_name, layer):
     K_t = gaussian_gram(t, row["sigma_T"]).double()
     K_x = gaussian_gram(x, 8.0).double()
     K_y = label_gram(y, 10).double()
-    assert row["H_T"] == pytest.approx(renyi_entropy(K_t, 1.01).item(), rel=0, abs=ATOL)
-    assert row["I_XT"] == pytest.approx(mutual_information(K_x, K_t, 1.01).item(), rel=0, abs=ATOL)
-    assert row["I_TY"] == pytest.approx(mutual_information(K_t, K_y, 1.01).item(), rel=0, abs=ATOL)
-    assert row["H_X"] == pytest.approx(renyi_entropy(K_x, 1.01).item(), rel=0, abs=ATOL)
-    assert row["H_Y"] == pytest.approx(renyi_entropy(K_y, 1.01).item(), rel=0, abs=ATOL)
+    assert row["H_T"] == pytest.approx(renyi_entropy(K_t, row["alpha"]).item(), rel=0, abs=ATOL)
+    assert row["I_XT"] == pytest.approx(mutual_information(K_x, K_t, row["alpha"]).item(), rel=0, abs=ATOL)
+    assert row["I_TY"] == pytest.approx(mutual_information(K_t, K_y, row["alpha"]).item(), rel=0, abs=ATOL)
+    assert row["H_X"] == pytest.approx(renyi_entropy(K_x, row["alpha"]).item(), rel=0, abs=ATOL)
+    assert row["H_Y"] == pytest.approx(renyi_entropy(K_y, row["alpha"]).item(), rel=0, abs=ATOL)
 
 
 def test_multivariate_rows_agree_with_multivariate_gram():
-    # γ = 30 gives channel widths wide enough that the multivariate kernel is far from the identity (the
+    # γ = 100 gives channel widths wide enough that the multivariate kernel is far from the identity (the
     # saturation test above covers the paper's γ = 1), so the kernel's values are what the entropies measure.
     torch.manual_seed(2)
     model = build_model("cnn", variant="2023")
     x, y = samples(60, seed=6)
-    tracker = InformationPlaneTracker(model, 10, estimator="multivariate", silverman_gamma=30.0)
+    tracker = InformationPlaneTracker(model, 10, estimator="multivariate", gamma=100.0)
     tracker.measure(x, y, step=1)
     row = tracker.table().query("layer == 'conv2'").iloc[0]
-    assert row["width_rule"] == "silverman"
+    assert row["width_rule"] == "silverman-per-channel"
 
     model.eval()
     t = activations(model, x, ["conv2"])["conv2"]
-    K_t = multivariate_gram(t, torch.full((t.shape[1],), row["sigma_T"])).double()
+    a = t.double().flatten(2).numpy()  # (N, C, H·W)
+    n, d = a.shape[0], a.shape[2]
+    sigma_c = 100.0 * np.sqrt(a.var(axis=0, ddof=1).mean(axis=1)) * n ** (-1.0 / (4 + d))  # Silverman, per channel
+    assert np.ptp(sigma_c) > 0.1 * sigma_c.mean()  # the channels' widths differ
+    assert row["sigma_T"] == pytest.approx(sigma_c.mean(), rel=1e-5)
+    K_t = multivariate_gram(t.double(), torch.from_numpy(sigma_c).clamp(min=1e-30))  # a dead channel: spread 0
     K_x = gaussian_gram(x, 8.0).double()
-    H_T = renyi_entropy(K_t, 1.01).item()
+    H_T = renyi_entropy(K_t, row["alpha"]).item()
     assert H_T < math.log2(60) - 0.5  # not saturated
-    assert row["H_T"] == pytest.approx(H_T, rel=0, abs=ATOL)
-    assert row["I_XT"] == pytest.approx(mutual_information(K_x, K_t, 1.01).item(), rel=0, abs=ATOL)
-    assert row["I_TY"] == pytest.approx(mutual_information(K_t, label_gram(y, 10).double(), 1.01).item(),
-                                        rel=0, abs=ATOL)
+    assert row["H_T"] == pytest.approx(H_T, rel=0, abs=1e-5)
+    assert row["I_XT"] == pytest.approx(mutual_information(K_x, K_t, row["alpha"]).item(), rel=0, abs=1e-5)
+    assert row["I_TY"] == pytest.approx(mutual_information(K_t, label_gram(y, 10).double(), row["alpha"]).item(),
+                                        rel=0, abs=1e-5)
 
 
 def test_same_seed_same_table(mnist_root):
@@ -392,10 +403,12 @@ def test_tracking_callback_measures_both_splits_at_due_steps(mlp):
 
     H_X = table[table.layer == "out"].set_index(["split", "step"])["H_X"]
     # "train": the first n samples of the batch just trained on.
-    assert H_X[("train", 1)] == pytest.approx(renyi_entropy(gaussian_gram(xb[:50], 8.0).double()).item(), abs=ATOL)
+    alpha = tracker.estimation_.alpha
+    assert H_X[("train", 1)] == pytest.approx(renyi_entropy(gaussian_gram(xb[:50], 8.0).double(), alpha).item(),
+                                              abs=ATOL)
     # "test": n_test samples freshly drawn at each due step from a generator seeded with `seed`.
     idx = torch.randperm(500, generator=torch.Generator().manual_seed(11))[:30]
-    assert H_X[("test", 1)] == pytest.approx(renyi_entropy(gaussian_gram(x_test[idx], 8.0).double()).item(),
+    assert H_X[("test", 1)] == pytest.approx(renyi_entropy(gaussian_gram(x_test[idx], 8.0).double(), alpha).item(),
                                              abs=ATOL)
     assert H_X.loc["test"].nunique() == 4  # a fresh draw each time
 
@@ -406,8 +419,10 @@ def test_tracking_callback_splits(mlp):
     on_step = tracking_callback(tracker, n=40, splits=("train",))
     on_step(1, 1, xb, yb)
     assert set(tracker.table().split) == {"train"}
+    tracking_callback(tracker)(2, 1, xb, yb)  # without test data the default splits are ("train",)
+    assert set(tracker.table().split) == {"train"} and set(tracker.table().step) == {1, 2}
     with pytest.raises(ValueError, match="x_test"):
-        tracking_callback(tracker)  # the default splits include "test"
+        tracking_callback(tracker, splits=("train", "test"))
     with pytest.raises(ValueError, match="splits"):
         tracking_callback(tracker, splits=("train", "validation"))
 
@@ -444,3 +459,114 @@ def test_torchvision_resnet18_unmodified():
     assert (table["n"] == 20).all()
     assert_within_bounds(table)
     assert hook_count(model) == 0 and model.training
+
+
+# --- degenerate measurements and confusing input (issue 15) --------------------------------------------------------
+
+
+def test_identity_input_kernel_is_flagged_and_warned_once_per_run(mlp):
+    # σ_X = 8 on inputs not scaled like [0, 1] pixels: N(0, 1) values of 784 features are ~40 apart, K_X = I.
+    x, y = torch.randn(40, 784, generator=torch.Generator().manual_seed(0)), torch.arange(40) % 10
+    tracker = InformationPlaneTracker(mlp, 10)
+    with pytest.warns(DegenerateMeasurement, match="input kernel is numerically the identity.*sigma_x='alignment'"):
+        tracker.measure(x, y, step=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateMeasurement)
+        tracker.measure(x, y, step=2)  # said once per tracker: no second warning
+    table = tracker.table()
+    assert table["flags"].str.contains("input_saturated").all()
+    assert np.allclose(table["I_XT"], table["H_T"], atol=1e-6)  # what the flag warns about
+    scaled = InformationPlaneTracker(mlp, 10, sigma_x="alignment")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateMeasurement)
+        scaled.measure(x, y, step=1)
+    assert not scaled.table()["flags"].str.contains("input_saturated").any()  # the suggested fix works
+
+
+def test_width_at_grid_bound_and_saturated_layers_are_flagged(mlp):
+    x, y = samples(40, seed=3)
+    # A grid that cannot reach the best width: at most 0.3 · (1 + tiny) for every candidate.
+    tracker = InformationPlaneTracker(mlp, 10, scale=1e-9, sigma_layers={"fc1": 1e-3})
+    with pytest.warns(DegenerateMeasurement) as record:
+        tracker.measure(x, y, step=1)
+    messages = [str(w.message) for w in record]
+    table = tracker.table().set_index("layer")
+    assert "sigma_at_bound" in table.loc["fc2", "flags"] and "sigma_at_bound" not in table.loc["fc1", "flags"]
+    assert any("'fc2'" in m and "lowest candidate" in m for m in messages)
+    assert table.loc["fc1", "H_T"] == pytest.approx(math.log2(40), abs=1e-6)  # σ = 1e-3: K_T = I
+    assert "saturated" in table.loc["fc1", "flags"].split(";")
+    wide = InformationPlaneTracker(mlp, 10, sigma_layers={"fc3": 1e6})
+    with pytest.warns(DegenerateMeasurement, match="'fc3'.*all ones"):
+        wide.measure(x, y, step=1)
+    assert wide.table().set_index("layer").loc["fc3", "flags"] == "collapsed"
+    clean = InformationPlaneTracker(mlp, 10, sigma_layers={"fc3": 2.0})
+    clean.measure(x, y, step=1)
+    assert clean.table().set_index("layer").loc["fc3", "flags"] == ""
+
+
+def test_confusing_arguments_get_clear_errors(mlp):
+    with pytest.raises(ValueError, match=r"list of module names.*layers=\['fc1'\]"):
+        InformationPlaneTracker(mlp, 10, layers="fc1")
+    with pytest.raises(ValueError, match=r"\['fc2'\] more than once"):
+        InformationPlaneTracker(mlp, 10, layers=["fc1", "fc2", "fc2"])
+    with pytest.raises(ValueError, match=r"sigma_layers names \['fc9'\]"):
+        InformationPlaneTracker(mlp, 10, sigma_layers={"fc9": 1.0})
+    with pytest.raises(ValueError, match="sigma_x 'abc'"):
+        InformationPlaneTracker(mlp, 10, sigma_x="abc")
+
+
+def test_numpy_inputs_and_models_without_parameters(mlp):
+    x, y = samples(30, seed=2)
+    from_numpy = InformationPlaneTracker(mlp, 10)
+    from_numpy.measure(x.numpy().astype(np.float64), y.numpy(), step=1)
+    from_torch = InformationPlaneTracker(mlp, 10)
+    from_torch.measure(x, y, step=1)
+    pd.testing.assert_frame_equal(from_numpy.table(), from_torch.table())
+    free = nn.Sequential(nn.Flatten(), nn.Tanh(), nn.Softmax(dim=1))  # no parameters, no buffers
+    tracker = InformationPlaneTracker(free, 10, layers=["1", "2"])
+    tracker.measure(x, y, step=1)
+    assert len(tracker.table()) == 2
+
+
+@pytest.mark.parametrize("estimator, options", [("binning", {"n_bins": 7}), ("kde", {"noise_variance": 0.5})])
+def test_baseline_estimators_fill_the_same_schema(mlp, estimator, options):
+    from ipkit.baselines import binning_information, kde_information
+
+    x, y = samples(50, seed=9)
+    tracker = InformationPlaneTracker(mlp, 10, estimator=estimator, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateMeasurement)  # binning fc1's 1,024 neurons: every sample distinct
+        tracker.measure(x, y, step=1)
+    table = tracker.table()
+    assert list(table.columns) == COLUMNS and (table["estimator"] == estimator).all()
+    mlp.eval()
+    for layer in ["fc1", "fc3", "out"]:
+        t = activations(mlp, x, [layer])[layer]
+        if layer == "out":
+            t = torch.softmax(t, dim=1)
+        if estimator == "binning":
+            expected = binning_information(t, y, n_bins=7)
+        else:
+            _, i_xt, i_ty = kde_information(t, y, noise_variance=0.5)
+            expected = (i_xt, i_xt, i_ty)
+        row = table.set_index("layer").loc[layer]
+        assert (row["H_T"], row["I_XT"], row["I_TY"]) == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    settings = sorted({"estimator": estimator, **options}.items())
+    assert (table["overrides"] == ";".join(f"{k}={v!r}" for k, v in settings)).all()
+    assert_within_bounds(table.assign(H_X=table["H_X"].fillna(math.log2(50)), sigma_X=1.0, sigma_T=1.0))
+
+
+def test_large_n_train_samples_are_drawn_fresh_and_lanczos_is_close_to_exact(mlp):
+    x_train, y_train = samples(600, seed=10)
+    xb, yb = x_train[:100], y_train[:100]
+    exact, lanczos = (InformationPlaneTracker(mlp, 10, entropy_method=m) for m in ("exact", "lanczos"))
+    for tracker in (exact, lanczos):
+        tracking_callback(tracker, n=400, x_train=x_train, y_train=y_train, seed=3)(1, 1, xb, yb)
+    a, b = exact.table(), lanczos.table()
+    assert (a["n"] == 400).all() and (b["overrides"] == "entropy_method='lanczos'").all()
+    idx = torch.randperm(600, generator=torch.Generator().manual_seed(4))[:400]  # the documented draw: seed + 1
+    assert a["H_X"].iloc[0] == pytest.approx(renyi_entropy(gaussian_gram(x_train[idx], 8.0).double(), 1.0).item(),
+                                             abs=ATOL)
+    assert np.abs(a[["H_T", "I_XT"]].to_numpy() - b[["H_T", "I_XT"]].to_numpy()).max() < 0.03
+    tracking_callback(exact, n=400)(2, 1, xb, yb)  # without x_train: the whole batch
+    assert (exact.table().query("step == 2")["n"] == 100).all()

@@ -3,7 +3,6 @@ validation rows, divergence, evaluation, and where early stopping would have sto
 
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,14 +14,9 @@ from ipkit.data import load_dataset
 from ipkit.models import build_model
 from ipkit.train import TrainingDiverged, early_stopping_steps, evaluate, seed_everything, train
 
-DATA_ROOT = Path(os.environ.get("IPKIT_DATA", Path(__file__).parents[2] / "shared" / "data"))
-
-
 @pytest.fixture(scope="module")
-def mnist500():
-    if not (DATA_ROOT / "MNIST" / "raw").is_dir():
-        pytest.skip(f"no MNIST under {DATA_ROOT} (set IPKIT_DATA)")
-    return load_dataset("mnist", "train", root=DATA_ROOT, download=False, n=500, seed=0)
+def mnist500(mnist_root):
+    return load_dataset("mnist", "train", root=mnist_root, download=False, n=500, seed=0)
 
 
 def run(x, y, seed=0, model="mlp", **kwargs):
@@ -82,9 +76,9 @@ def test_max_steps_stops_early(mnist500):
     assert log["step"].tolist() == list(range(1, 8)) and calls == list(range(1, 8))
 
 
-def test_validation_rows(mnist500):
+def test_validation_rows(mnist500, mnist_root):
     x, y = mnist500
-    x_val, y_val = load_dataset("mnist", "test", root=DATA_ROOT, download=False, n=200)
+    x_val, y_val = load_dataset("mnist", "test", root=mnist_root, download=False, n=200)
     _, log = run(x, y, epochs=2, x_val=x_val, y_val=y_val, eval_every=3)
     evaluated = log.loc[log["val_loss"].notna(), "step"].tolist()
     assert evaluated == [3, 6, 9, 10]  # every 3 steps and the last step

@@ -1,5 +1,5 @@
-"""Tests of ipkit.widths: the kernel-alignment width search (PAPER.md §3), its smoothing over steps, and the
-k-NN and Silverman alternatives. Checked against naive NumPy float64 loops written here."""
+"""Tests of ipkit.widths: the kernel-alignment width search (docs/method.md §3), its smoothing over steps, and the
+k-NN and Silverman alternatives. Checked against the naive NumPy float64 loops of tests/reference.py."""
 
 import math
 
@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-import ipkit.widths
+import reference as ref
 from ipkit import (
     KernelWidths,
     alignment_grid,
     alignment_scores,
     alignment_sigma,
+    alignment_sigmas,
     gaussian_from_sq_dists,
     kernel_alignment,
     knn_sigma,
@@ -32,52 +33,40 @@ def _layer(n=40, d=6, seed=0, classes=4, spread=1.0):
     return pairwise_sq_dists(x), label_gram(y, classes).double()
 
 
-# Naive NumPy float64 reference.
-def np_mean_distance(d2):
-    n = len(d2)
-    off = ~np.eye(n, dtype=bool)
-    return np.sqrt(d2[off]).mean()  # over the N(N−1) off-diagonal pairs
-
-
-def np_alignment_search(d2, Ky, n):
-    sigmas = np.linspace(0.3, 10 * np_mean_distance(d2), n)
-    scores = []
-    for s in sigmas:
-        K = np.exp(-d2 / s**2)
-        scores.append((K * Ky).sum() / (np.linalg.norm(K) * np.linalg.norm(Ky)))
-    scores = np.array(scores)
-    return sigmas, scores, sigmas[np.argmax(scores)]
-
-
-def np_knn_sigma(d2, k):
-    return np.sort(np.sqrt(d2), axis=1)[:, k].mean()  # column 0 is each sample itself
-
-
 # ------------------------------------------------------------------------------------------------ alignment search
 
 
-def test_mean_distance_is_over_off_diagonal_pairs():
+@pytest.mark.parametrize("over", ["all", "pairs"])
+def test_mean_distance_matches_naive(over):
     d2, _ = _layer(seed=1)
-    np.testing.assert_allclose(mean_distance(d2).item(), np_mean_distance(d2.numpy()), rtol=1e-13, atol=0)
-    # hand-computed: three points on a line at 0, 3, 4 -> distances 3, 4, 1, mean 8/3
+    np.testing.assert_allclose(mean_distance(d2, over).item(), ref.mean_distance(d2.numpy(), over),
+                               rtol=1e-13, atol=0)
+
+
+def test_mean_distance_hand_computed():
+    # three points on a line at 0, 3, 4: pair distances 3, 4, 1, each twice in the 3 × 3 matrix, which sum to 16
     d2 = pairwise_sq_dists(torch.tensor([[0.0], [3.0], [4.0]], dtype=torch.float64))
-    np.testing.assert_allclose(mean_distance(d2).item(), 8 / 3, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(mean_distance(d2).item(), 16 / 9, rtol=1e-15, atol=0)  # the default: all N² entries
+    np.testing.assert_allclose(mean_distance(d2, "all").item(), 16 / 9, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(mean_distance(d2, "pairs").item(), 8 / 3, rtol=1e-15, atol=0)
 
 
 @pytest.mark.parametrize("n", [1, 100, 300])
 def test_alignment_grid_is_the_papers_linspace(n):
     d2, _ = _layer(seed=2)
     grid = alignment_grid(d2, n)
-    ref = np.linspace(0.3, 10 * np_mean_distance(d2.numpy()), n)
     assert grid.shape == (n,)
-    np.testing.assert_allclose(grid.numpy(), ref, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(grid.numpy(), ref.alignment_search(d2.numpy(), d2.numpy(), n)[0], rtol=1e-13, atol=0)
+    pairs = alignment_grid(d2, n, mean="pairs")
+    np.testing.assert_allclose(pairs.numpy(), np.linspace(0.3, 10 * ref.mean_distance(d2.numpy(), "pairs"), n),
+                               rtol=1e-13, atol=0)
 
 
 @pytest.mark.parametrize("n", [100, 300])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_alignment_search_matches_naive_loop(n, seed):
     d2, Ky = _layer(seed=seed, spread=0.5 + seed)
-    sigmas, scores, best = np_alignment_search(d2.numpy(), Ky.numpy(), n)
+    sigmas, scores, best = ref.alignment_search(d2.numpy(), Ky.numpy(), n)
     got_scores = alignment_scores(d2, Ky, alignment_grid(d2, n))
     np.testing.assert_allclose(got_scores.numpy(), scores, rtol=1e-12, atol=0)
     np.testing.assert_allclose(alignment_sigma(d2, Ky, n), best, rtol=1e-13, atol=0)
@@ -86,67 +75,54 @@ def test_alignment_search_matches_naive_loop(n, seed):
 
 def test_alignment_sigma_float32_distances():
     d2, Ky = _layer(seed=3)
-    _, _, best = np_alignment_search(d2.numpy(), Ky.numpy(), 300)
+    _, _, best = ref.alignment_search(d2.numpy(), Ky.numpy(), 300)
     np.testing.assert_allclose(alignment_sigma(d2.float(), Ky.float(), 300), best, rtol=1e-5, atol=0)
 
 
-@pytest.mark.parametrize("chunk_elements", [1, 5_000, 50_000])  # 1 candidate per chunk, then a few, then dozens
-def test_chunked_alignment_search_gives_identical_results(monkeypatch, chunk_elements):
-    d2, Ky = _layer(seed=4)
+def test_alignment_scores_of_a_stack_equal_those_of_each_matrix():
+    # 40 layers of N = 100 scored over 300 candidates in one call, as the tracker does (a search that bounds
+    # its memory may split such a call into parts): the scores are those of each layer alone, and the naive loop's.
+    d2 = torch.stack([_layer(n=100, seed=s, spread=0.5 + s / 10)[0] for s in range(40)])
+    Ky = _layer(n=100)[1]  # every `_layer` of 100 samples has these labels
     sigmas = alignment_grid(d2, 300)
-    scores, best = alignment_scores(d2, Ky, sigmas), alignment_sigma(d2, Ky, 300)
-    monkeypatch.setattr(ipkit.widths, "_CHUNK_ELEMENTS", chunk_elements)
-    np.testing.assert_allclose(alignment_scores(d2, Ky, sigmas).numpy(), scores.numpy(), rtol=1e-14, atol=0)
-    assert alignment_sigma(d2, Ky, 300) == best
-    _, naive_scores, _ = np_alignment_search(d2.numpy(), Ky.numpy(), 300)
-    np.testing.assert_allclose(alignment_scores(d2, Ky, sigmas).numpy(), naive_scores, rtol=1e-12, atol=0)
-
-
-def _scored_candidates(monkeypatch):
-    """Record how many candidates each call of the alignment search scores."""
-    counts = []
-    inner_and_norm = ipkit.widths._inner_and_norm
-    monkeypatch.setattr(ipkit.widths, "_inner_and_norm",
-                        lambda d, y, tr, u: counts.append(u.shape[-1]) or inner_and_norm(d, y, tr, u))
-    return counts
+    together = alignment_scores(d2, Ky, sigmas)
+    assert together.shape == (40, 300)
+    for layer in range(40):
+        np.testing.assert_allclose(together[layer].numpy(), alignment_scores(d2[layer], Ky, sigmas[layer]).numpy(),
+                                   rtol=1e-12, atol=0)
+    for layer in (0, 39):
+        naive = ref.alignment_search(d2[layer].numpy(), Ky.numpy(), 300)[1]
+        np.testing.assert_allclose(together[layer].numpy(), naive, rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("grid", [1, 2, 8, 9, 17, 100, 300])
-def test_bounded_search_finds_the_first_argmax_of_the_whole_grid(grid):
+def test_alignment_sigmas_is_the_first_argmax_of_the_whole_grid(grid):
     # 40 layers of varied spread and class structure, searched as one stack and one at a time, in float64
-    # (no ties): the search by bounds must return the grid's own argmax, including maxima between coarse points.
+    # (no ties): the width found is the grid's own argmax of `alignment_scores`, however the search gets there.
     spreads = 0.2 + 3.0 * torch.rand(40, generator=torch.Generator().manual_seed(grid), dtype=torch.float64)
     d2 = torch.stack([_layer(n=30, d=1 + seed % 7, seed=seed, classes=3, spread=float(spreads[seed]))[0]
                       for seed in range(40)])
     Ky = label_gram(torch.arange(30) % 3, 3).double()  # the labels of every `_layer` above
     sigmas = alignment_grid(d2, grid)
-    expected = alignment_scores(d2, Ky, sigmas).argmax(dim=-1)
-    assert torch.equal(ipkit.widths._best_candidates(d2, Ky, sigmas), expected)
-    assert [int(ipkit.widths._best_candidates(d, Ky, s)) for d, s in zip(d2, sigmas)] == expected.tolist()
+    best = alignment_scores(d2, Ky, sigmas).argmax(dim=-1)
+    expected = sigmas.gather(-1, best.unsqueeze(-1)).squeeze(-1)
+    np.testing.assert_allclose(alignment_sigmas(d2, Ky, grid).numpy(), expected.numpy(), rtol=1e-13, atol=0)
+    np.testing.assert_allclose([alignment_sigma(d, Ky, grid) for d in d2], expected.numpy(), rtol=1e-13, atol=0)
     if grid >= 100:
-        assert (expected % ipkit.widths._COARSE_STEP != 0).sum() >= 20  # most maxima lie between coarse points
+        # The maxima are spread over the grid, most at odd indices: a search that scored only a sub-grid (every
+        # 2nd, 8th, … candidate) and not the candidates between would miss them.
+        assert (best % 2 == 1).sum() >= 15 and len(set(best.tolist())) >= 10
 
 
-def test_bounded_search_scores_a_fraction_of_the_grid(monkeypatch):
-    d2, Ky = _layer(n=60, seed=7)
-    counts = _scored_candidates(monkeypatch)
-    best = alignment_sigma(d2, Ky, 300)
-    _, _, naive_best = np_alignment_search(d2.numpy(), Ky.numpy(), 300)
-    np.testing.assert_allclose(best, naive_best, rtol=1e-13, atol=0)
-    assert counts[0] == 39 and sum(counts) < 100, counts  # every 8th candidate (0 … 296) and the last, then gaps
-
-
-def test_bounded_search_scores_every_candidate_without_a_bound(monkeypatch):
-    # A kernel with negative entries (a valid, positive semi-definite K_Y) breaks the monotone bound: the
-    # search falls back to the whole grid and still finds its argmax.
+def test_alignment_sigma_with_a_label_kernel_that_has_negative_entries():
+    # A valid, positive semi-definite K_Y with negative entries, for which the alignment need not rise and fall
+    # along the grid as it does for non-negative kernels: the width is still the naive loop's argmax.
     d2, _ = _layer(seed=8)
     z = torch.randn(40, 3, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
     Ky = z @ z.T + torch.eye(40, dtype=torch.float64)
     assert (Ky < 0).any()
-    counts = _scored_candidates(monkeypatch)
-    _, _, naive_best = np_alignment_search(d2.numpy(), Ky.numpy(), 300)
+    _, _, naive_best = ref.alignment_search(d2.numpy(), Ky.numpy(), 300)
     np.testing.assert_allclose(alignment_sigma(d2, Ky, 300), naive_best, rtol=1e-13, atol=0)
-    assert counts == [300]
 
 
 def test_alignment_sigma_of_constant_activations_is_finite():
@@ -177,7 +153,7 @@ def test_alignment_scores_of_tiny_widths_with_equal_samples_are_the_kernels(dtyp
 @pytest.mark.parametrize("k", [1, 5, 39])
 def test_knn_sigma_matches_naive(k):
     d2, _ = _layer(seed=5)
-    np.testing.assert_allclose(knn_sigma(d2, k), np_knn_sigma(d2.numpy(), k), rtol=1e-13, atol=0)
+    np.testing.assert_allclose(knn_sigma(d2, k), ref.knn_sigma(d2.numpy(), k), rtol=1e-13, atol=0)
 
 
 def test_knn_sigma_hand_computed_and_duplicates():
@@ -198,11 +174,11 @@ def test_silverman_sigma_formula():
 
 
 def test_kernel_widths_first_update_then_ema_by_hand():
-    kw = KernelWidths()  # alignment rule, β = 0.9, 300 candidates for 20 updates, then 100
+    kw = KernelWidths()  # alignment rule, β = 0.9, 300 candidates up to step 21, then 100
     expected, raws = None, []
     for t in range(25):
         d2, Ky = _layer(seed=10 + t, spread=0.3 + 0.1 * t)  # the layer changes every step
-        raw = alignment_sigma(d2, Ky, 300 if t < 20 else 100)
+        raw = alignment_sigma(d2, Ky, 300 if t + 1 <= 21 else 100)  # update t + 1 counts as step t + 1
         raws.append(raw)
         expected = raw if t == 0 else 0.9 * expected + 0.1 * raw
         got = kw.update("conv1", d2, Ky)
@@ -213,21 +189,17 @@ def test_kernel_widths_first_update_then_ema_by_hand():
     assert len(set(raws)) > 5
 
 
-def test_kernel_widths_grid_is_300_for_20_updates_then_100(monkeypatch):
-    calls = []
-    real = ipkit.widths.alignment_sigmas
-
-    def recording(d2, K_y, n_candidates=100, sigma_min=0.3, scale=10.0):
-        calls.append(n_candidates)
-        return real(d2, K_y, n_candidates, sigma_min, scale)
-
-    monkeypatch.setattr(ipkit.widths, "alignment_sigmas", recording)
+def test_kernel_widths_grid_is_300_up_to_step_21_then_100():
+    # The authors switch grids when their iteration counter, which starts at 0, passes 20: steps 1–21 search
+    # 300 candidates, later steps 100.
     d2, Ky = _layer(seed=6)
-    kw = KernelWidths()
-    for _ in range(22):
-        kw.update("a", d2, Ky)
-    kw.update("b", d2, Ky)  # another layer starts with its own count
-    assert calls == [300] * 20 + [100] * 2 + [300]
+    on_300, on_100 = alignment_sigma(d2, Ky, 300), alignment_sigma(d2, Ky, 100)
+    assert on_300 != on_100  # so the grid in use shows in the width
+    kw = KernelWidths(beta=0.0)  # no smoothing: each update returns the rule's width
+    assert [kw.update("a", d2, Ky) for _ in range(23)] == [on_300] * 21 + [on_100] * 2
+    assert kw.update("b", d2, Ky) == on_300  # another layer starts with its own count
+    assert KernelWidths(beta=0.0).update("c", d2, Ky, step=22) == on_100  # a given step decides, not the count
+    assert KernelWidths(beta=0.0).update("c", d2, Ky, step=21) == on_300
 
 
 def test_kernel_widths_layers_are_independent():
@@ -247,7 +219,7 @@ def test_kernel_widths_knn_and_silverman_rules():
     kw = KernelWidths(rule="knn", k=3, beta=0.5)
     expected = None
     for d2 in d2s:
-        raw = np_knn_sigma(d2.numpy(), 3)
+        raw = ref.knn_sigma(d2.numpy(), 3)
         expected = raw if expected is None else 0.5 * expected + 0.5 * raw
         np.testing.assert_allclose(kw.update("fc", d2), expected, rtol=1e-13, atol=0)
 
@@ -315,8 +287,8 @@ def test_batched_alignment_and_update_all_equal_one_layer_at_a_time():
     Ky = layers[0][1]
     d2 = torch.stack([_layer(seed=s)[0] for s in (1, 2, 3)])
     # the same labels for every layer, as in one measurement
-    one_by_one = [ipkit.alignment_sigma(d, Ky, 300) for d in d2]
-    batched = ipkit.widths.alignment_sigmas(d2, Ky, 300).tolist()
+    one_by_one = [alignment_sigma(d, Ky, 300) for d in d2]
+    batched = alignment_sigmas(d2, Ky, 300).tolist()
     np.testing.assert_allclose(batched, one_by_one, rtol=1e-12, atol=0)
     a, b = KernelWidths(), KernelWidths()
     for _ in range(3):
