@@ -88,17 +88,15 @@ def make_inputs(n, layer_shape, d_input, seed=0, device="cpu"):
 
 @torch.inference_mode()
 def ipkit_estimate(x, t, y, alpha, n_candidates, sigma_t=None):
-    """One layer's estimate with ipkit. sigma_t, if given, replaces the searched σ in the final kernel."""
+    """One layer's estimate with ipkit, as the tracker makes it: the width search, then `information_plane`.
+    sigma_t, if given, replaces the searched σ in the final kernel."""
     K_y = ipkit.label_gram(y, NUM_CLASSES).to(t.dtype)
     d2_t = ipkit.pairwise_sq_dists(t)
     sigma = ipkit.alignment_sigma(d2_t, K_y, n_candidates)
-    K_t = ipkit.gaussian_from_sq_dists(d2_t, sigma if sigma_t is None else sigma_t)
-    K_x = ipkit.gaussian_gram(x, SIGMA_X)
-    # As in the tracker: H(T), H(X) and H(X,T) in one batched call, H(T,Y) by class blocks, H(Y) from class counts.
-    H_t, H_x, H_xt = ipkit.renyi_entropy(torch.stack([K_t, K_x, K_x * K_t]), alpha).tolist()
-    H_ty, H_y = float(ipkit.joint_entropy_with_labels(K_t, y, alpha)), float(ipkit.label_entropy(y, alpha))
-    return {"sigma": sigma, "H_T": H_t, "H_X": H_x, "H_Y": H_y, "H_XT": H_xt, "H_TY": H_ty,
-            "I_XT": H_x + H_t - H_xt, "I_TY": H_t + H_y - H_ty}
+    out = ipkit.information_plane(d2_t[None], ipkit.pairwise_sq_dists(x), y, [sigma if sigma_t is None else sigma_t],
+                                  SIGMA_X, alpha)
+    v = {name: float(value.reshape(-1)[0]) for name, value in out.items()}
+    return {"sigma": sigma, **v, "H_XT": v["H_X"] + v["H_T"] - v["I_XT"], "H_TY": v["H_T"] + v["H_Y"] - v["I_TY"]}
 
 
 # ------------------------------------------------------------------------------- the authors' approach, re-implemented

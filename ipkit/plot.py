@@ -618,7 +618,8 @@ def experiment_report(results, folder, splits=("train", "test")):
 
     information_plane.png (the IP per split, early-stopping points marked), i_xt_over_steps.png (I(X;T) of every
     layer against step per split, mean and band over runs, H(X) dotted), dpi.png (the data processing inequality
-    at the last step), sigma.png (the widths over training, first split) and training_curves.png.
+    at the last step), sigma.png (the widths over training, first split), training_curves.png and
+    information_plane.gif (the IP of the first split through training, `animate_information_plane`).
 
     Args:
         results: an `ipkit.experiment.Results`.
@@ -640,4 +641,51 @@ def experiment_report(results, folder, splits=("train", "test")):
     paths["dpi"] = save_figure(dpi_plot(ip, split=splits[0]), folder / "dpi.png")
     paths["sigma"] = save_figure(sigma_plot(ip, split=splits[0]), folder / "sigma.png")
     paths["training_curves"] = save_figure(training_curves(results.log), folder / "training_curves.png")
+    paths["information_plane_animation"] = animate_information_plane(ip, folder / "information_plane.gif",
+                                                                     split=splits[0])
     return paths
+
+
+def animate_information_plane(table, path, split="train", frames=40, fps=8):
+    """The information plane through training as an animated GIF: frame k shows every layer's run-mean points
+    up to the k-th of `frames` equal ranges of the measured steps (colours as in `information_plane`).
+
+    Written with matplotlib's PillowWriter (Pillow comes with matplotlib); the axes keep the final limits, so
+    points only appear, they never jump.
+
+    Args:
+        table: IP table (columns as for `information_plane`).
+        path: the ``.gif`` to write.
+        split: which split's rows to draw.
+        frames: number of frames (at most the number of measured steps).
+        fps: frames per second.
+
+    Returns:
+        The path written, as a ``pathlib.Path``.
+    """
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    rows = _select_split(table, split, ("I_XT", "I_TY"))
+    if not isinstance(frames, int) or frames < 1:
+        raise ValueError(f"frames must be an integer ≥ 1, got {frames!r}")
+    steps = np.sort(rows["step"].unique())
+    edges = steps[np.linspace(0, len(steps) - 1, min(frames, len(steps))).round().astype(int)]
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
+    information_plane(rows, split=split, ax=ax)  # the final frame fixes limits, legend and colorbar
+    xlim, ylim = ax.get_xlim(), ax.get_ylim()
+
+    def draw(last_step):
+        for collection in list(ax.collections):
+            collection.remove()
+        _draw_plane(ax, rows[rows["step"] <= last_step], split, None, None, None)
+        ax.set_xlim(xlim)
+        ax.set_ylim(ylim)
+        ax.set_title(f"{split} data, steps ≤ {int(last_step)}")
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.gif")
+    FuncAnimation(fig, draw, frames=list(edges)).save(tmp, writer=PillowWriter(fps=fps))
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path

@@ -401,3 +401,24 @@ def test_sigma_plot_draws_a_band_over_runs(table):
     assert len(ax.collections) == len(LAYERS)
     one_run = ipp.sigma_plot(table[table.run == "run0"])
     assert not any(band.get_paths() for band in one_run.collections)  # one run: no band
+
+
+def test_animated_information_plane_has_one_frame_per_step_range(tmp_path):
+    from PIL import Image
+
+    rows = [dict(split="train", step=step, layer=layer, layer_index=i, run=0, I_XT=step * (i + 1) / 10.0,
+                 I_TY=step / 20.0) for step in range(1, 13) for i, layer in enumerate(["fc1", "out"])]
+    table = pd.DataFrame(rows)
+    path = ipp.animate_information_plane(table, tmp_path / "ip.gif", frames=5)
+    with Image.open(path) as gif:
+        assert gif.n_frames == 5
+        sizes = []
+        for k in range(gif.n_frames):
+            gif.seek(k)
+            sizes.append(sum(value < 200 for value in gif.convert("L").getdata()))  # dark pixels
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]  # points appear as training goes on
+    assert ipp.animate_information_plane(table, tmp_path / "all.gif", frames=100).exists()  # ≤ 12 frames
+    with Image.open(tmp_path / "all.gif") as gif:
+        assert gif.n_frames == 12
+    with pytest.raises(ValueError, match="frames"):
+        ipp.animate_information_plane(table, tmp_path / "bad.gif", frames=0)
