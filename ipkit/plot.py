@@ -131,7 +131,7 @@ def information_plane(table, split="train", ax=None, layers=None, cmaps=None, co
     return ax
 
 
-def _draw_plane(ax, table, split, layers, cmaps, early_stopping):
+def _draw_plane(ax, table, split, layers, cmaps, early_stopping, norm=None):
     """Scatter the run-mean IP points of `layers` (and the early-stopping marks) on `ax`.
 
     Returns:
@@ -147,7 +147,7 @@ def _draw_plane(ax, table, split, layers, cmaps, early_stopping):
         raise ValueError(f"unknown layers {unknown}; layers present: {all_layers}")
     cmap_of = _layer_cmaps(all_layers, cmaps)
     # Shared over splits so that train and test panels colour a step alike.
-    norm = Normalize(table["step"].min(), table["step"].max())
+    norm = Normalize(table["step"].min(), table["step"].max()) if norm is None else norm
     means = rows.groupby(["layer", "step"])[["I_XT", "I_TY"]].mean()
 
     curves = {}
@@ -646,7 +646,7 @@ def experiment_report(results, folder, splits=("train", "test")):
     return paths
 
 
-def animate_information_plane(table, path, split="train", frames=40, fps=8):
+def animate_information_plane(table, path, split="train", frames=20, fps=5, dpi=80):
     """The information plane through training as an animated GIF: frame k shows every layer's run-mean points
     up to the k-th of `frames` equal ranges of the measured steps (colours as in `information_plane`).
 
@@ -659,11 +659,12 @@ def animate_information_plane(table, path, split="train", frames=40, fps=8):
         split: which split's rows to draw.
         frames: number of frames (at most the number of measured steps).
         fps: frames per second.
+        dpi: resolution of the frames.
 
     Returns:
         The path written, as a ``pathlib.Path``.
     """
-    from matplotlib.animation import FuncAnimation, PillowWriter
+    from matplotlib.animation import PillowWriter
 
     rows = _select_split(table, split, ("I_XT", "I_TY"))
     if not isinstance(frames, int) or frames < 1:
@@ -673,11 +674,14 @@ def animate_information_plane(table, path, split="train", frames=40, fps=8):
     fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
     information_plane(rows, split=split, ax=ax)  # the final frame fixes limits, legend and colorbar
     xlim, ylim = ax.get_xlim(), ax.get_ylim()
+    norm = Normalize(rows["step"].min(), rows["step"].max())  # the colorbar's, for every frame
+    fig.canvas.draw()
+    fig.set_layout_engine("none")  # laid out once: every frame has the same axes (half the time otherwise)
 
     def draw(last_step):
         for collection in list(ax.collections):
             collection.remove()
-        _draw_plane(ax, rows[rows["step"] <= last_step], split, None, None, None)
+        _draw_plane(ax, rows[rows["step"] <= last_step], split, None, None, None, norm)
         ax.set_xlim(xlim)
         ax.set_ylim(ylim)
         ax.set_title(f"{split} data, steps ≤ {int(last_step)}")
@@ -685,7 +689,11 @@ def animate_information_plane(table, path, split="train", frames=40, fps=8):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.gif")
-    FuncAnimation(fig, draw, frames=list(edges)).save(tmp, writer=PillowWriter(fps=fps))
+    writer = PillowWriter(fps=fps)
+    with writer.saving(fig, tmp, dpi):
+        for last_step in edges:
+            draw(last_step)
+            writer.grab_frame()  # one draw per frame
     plt.close(fig)
     os.replace(tmp, path)
     return path
