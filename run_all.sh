@@ -49,6 +49,7 @@ esac
 current=""  # the job running now, for on_signal
 on_signal() {  # $1: signal name, $2: exit code
     trap - INT TERM
+    [[ -n ${child:-} ]] && kill -TERM "$child" 2>/dev/null && wait "$child" 2>/dev/null
     echo "interrupted by SIG$1${current:+ during $current}: stopping; earlier results are left in place" >&2
     # Interrupted between the two moves that replace $out/<name>/: put the earlier results back.
     if [[ -n $current && -d $out/$current.old && ! -d $out/$current ]]; then mv "$out/$current.old" "$out/$current"; fi
@@ -56,6 +57,8 @@ on_signal() {  # $1: signal name, $2: exit code
     exit "$2"
 }
 # A notebook that catches the terminal's SIGINT (papermill does) would otherwise just fail, and the next one start.
+# Each notebook runs as a background child that the script waits for: a trapped signal interrupts `wait` at once
+# (a foreground child that handles SIGINT itself can make bash drop it), and the trap then stops the child.
 trap 'on_signal INT 130' INT
 trap 'on_signal TERM 143' TERM
 
@@ -83,14 +86,18 @@ for job in "${jobs[@]}"; do
     mkdir -p "$tmp"
     echo "[$i/$total] $name ($profile profile) ..."
     start=$(date +%s)
-    if "$py" -m papermill "notebooks/$nb.ipynb" "$tmp/$nb.ipynb" --cwd . --progress-bar \
-            "${params[@]}" -p progress False -p threads "$threads" "${extra[@]}" -p output_dir "$tmp"; then
+    "$py" -m papermill "notebooks/$nb.ipynb" "$tmp/$nb.ipynb" --cwd . --progress-bar \
+        "${params[@]}" -p progress False -p threads "$threads" "${extra[@]}" -p output_dir "$tmp" &
+    child=$!
+    if wait "$child"; then
+        child=""
         rm -rf "$out/$name.old"
         [[ -d $out/$name ]] && mv "$out/$name" "$out/$name.old"
         mv "$tmp" "$out/$name" && rm -rf "$out/$name.old"
         done_ok+=("$name ($(( $(date +%s) - start )) s)")
         echo "[$i/$total] $name: ok in $(( $(date +%s) - start )) s -> $out/$name/"
     else
+        child=""
         failed+=("$name")
         echo "[$i/$total] $name: FAILED after $(( $(date +%s) - start )) s; executed notebook kept in $tmp/" >&2
     fi
