@@ -329,6 +329,12 @@ def fake_repo(tmp_path):
     return repo, env, tmp_path / "log.jsonl"
 
 
+def as_from_a_terminal() -> None:
+    """SIGINT handled by default, as in a terminal: a test runner started in the background (CI, nohup) inherits
+    SIGINT ignored, and a shell started with a signal ignored cannot trap it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def logged(log: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
@@ -337,7 +343,7 @@ def test_ctrl_c_stops_the_whole_run_and_keeps_earlier_results(fake_repo):
     repo, env, log = fake_repo
     env["FAKE_SLEEP"] = "5"
     proc = subprocess.Popen(["bash", str(repo / "run_all.sh")], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=as_from_a_terminal)
     try:
         deadline = time.monotonic() + 15
         while not logged(log) and time.monotonic() < deadline:
