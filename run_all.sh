@@ -6,9 +6,12 @@
 #   ./run_all.sh quick --only 02      only the notebooks whose name contains "02"
 #   ./run_all.sh quick -p epochs 1    extra papermill parameters, passed to every notebook
 #   ./run_all.sh quick -y "seeds: [0, 1, 2]"   the same as YAML (lists, dicts)
+#   ./run_all.sh quick --threads 4    CPU threads per notebook (default $OMP_NUM_THREADS, else 2): sets
+#                                     OMP_NUM_THREADS/MKL_NUM_THREADS and passes -p threads N to every notebook
 #
 # Each notebook runs into a temporary folder that replaces results/<name>/ only when it succeeds, so a
 # failure leaves the earlier complete results in place; the others still run; the exit code says if any failed.
+# Ctrl-C (SIGINT) or SIGTERM stops the whole script (exit 130 or 143), also leaving earlier results in place.
 set -uo pipefail
 cd "$(dirname "$0")"
 
@@ -16,15 +19,22 @@ profile=quick
 if [[ $# -gt 0 && $1 != -* ]]; then profile=$1; shift; fi
 only=""
 extra=()
+threads=${OMP_NUM_THREADS:-2}
 while [[ $# -gt 0 ]]; do
     case $1 in
         --only) only=$2; shift 2 ;;
+        --threads) threads=${2-}; shift $(( $# > 1 ? 2 : 1 )) ;;
         -p) extra+=(-p "$2" "$3"); shift 3 ;;
         -y) extra+=(-y "$2"); shift 2 ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see ./run_all.sh --help)" >&2; exit 2 ;;
     esac
 done
+if ! [[ $threads =~ ^[1-9][0-9]*$ ]]; then
+    echo "threads must be a positive integer (--threads N, or OMP_NUM_THREADS), got '$threads'" >&2; exit 2
+fi
+# The thread count changes the 7th digit of the estimates: it is set for every notebook and recorded by it.
+export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
 
 # job = notebook[:tag]; a tag names a variant and a parameter file notebooks/profiles/<profile>/<notebook>[-tag].yaml
 case $profile in
@@ -34,6 +44,19 @@ case $profile in
            out=results/paper ;;
     *) echo "unknown profile '$profile'; valid profiles: quick, paper" >&2; exit 2 ;;
 esac
+
+current=""  # the job running now, for on_signal
+on_signal() {  # $1: signal name, $2: exit code
+    trap - INT TERM
+    echo "interrupted by SIG$1${current:+ during $current}: stopping; earlier results are left in place" >&2
+    # Interrupted between the two moves that replace $out/<name>/: put the earlier results back.
+    if [[ -n $current && -d $out/$current.old && ! -d $out/$current ]]; then mv "$out/$current.old" "$out/$current"; fi
+    [[ -n $current && -d $out/.tmp-$current ]] && echo "partial run kept in $out/.tmp-$current/" >&2
+    exit "$2"
+}
+# A notebook that catches the terminal's SIGINT (papermill does) would otherwise just fail, and the next one start.
+trap 'on_signal INT 130' INT
+trap 'on_signal TERM 143' TERM
 
 py=$(bash scripts/setup_env.sh | tail -n 1) || { echo "environment set-up failed" >&2; exit 1; }
 mkdir -p "$out"
@@ -50,6 +73,7 @@ for job in "${jobs[@]}"; do
     nb=${job%%:*}
     tag=${job#"$nb"}; tag=${tag#:}
     name=$nb${tag:+-$tag}
+    current=$name
     [[ -f notebooks/$nb.ipynb ]] || { echo "[$i/$total] $name: notebooks/$nb.ipynb is missing" >&2; failed+=("$name"); continue; }
     params=()
     [[ -f notebooks/profiles/$profile/$name.yaml ]] && params+=(-f "notebooks/profiles/$profile/$name.yaml")
@@ -59,7 +83,7 @@ for job in "${jobs[@]}"; do
     echo "[$i/$total] $name ($profile profile) ..."
     start=$(date +%s)
     if "$py" -m papermill "notebooks/$nb.ipynb" "$tmp/$nb.ipynb" --cwd . --progress-bar \
-            "${params[@]}" -p progress False "${extra[@]}" -p output_dir "$tmp"; then
+            "${params[@]}" -p progress False -p threads "$threads" "${extra[@]}" -p output_dir "$tmp"; then
         rm -rf "$out/$name.old"
         [[ -d $out/$name ]] && mv "$out/$name" "$out/$name.old"
         mv "$tmp" "$out/$name" && rm -rf "$out/$name.old"

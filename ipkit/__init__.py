@@ -1,7 +1,8 @@
 """ipkit: information-plane analysis of deep networks with matrix-based Rényi entropy and tensor kernels.
 
 Reproduces Wickstrøm et al., "Analysis of Deep Convolutional Neural Networks Using Tensor Kernels and
-Matrix-Based Entropy", Entropy 25(6):899, 2023. Plotting lives in `ipkit.plot` (imported explicitly).
+Matrix-Based Entropy", Entropy 25(6):899, 2023 [1]. The method and its references: docs/method.md.
+Plotting lives in `ipkit.plot` (imported explicitly).
 """
 
 from ipkit.entropy import (
@@ -32,6 +33,9 @@ from ipkit.widths import (
     silverman_sigma,
 )
 from ipkit.hooks import activations, capture, resolve_layers
-from ipkit.tracker import InformationPlaneTracker
+from ipkit.plane import information_plane
+from ipkit.protocol import PROTOCOLS, Estimation, estimation
+from ipkit.tracker import DegenerateMeasurement, InformationPlaneTracker
+from ipkit import train  # cheap to import (plotting stays in ipkit.plot)
 
 __version__ = "0.1.0"

@@ -7,7 +7,7 @@ The data root is `root=`, else the environment variable IPKIT_DATA, else ./data.
 (MNIST/raw, FashionMNIST/raw, cifar-10-batches-py) or, for CIFAR-10, an ImageFolder copy at cifar10/{train,test}.
 
 Example:
-    >>> x, y = load_dataset("mnist", "test", root="../shared/data", download=False, n=200)
+    >>> x, y = load_dataset("mnist", "test", download=False, n=200)  # from $IPKIT_DATA
     >>> x.shape, x.dtype, y.dtype
     (torch.Size([200, 1, 28, 28]), torch.float32, torch.int64)
 """
@@ -26,22 +26,29 @@ from torch import Tensor
 SPLITS = {"train": True, "test": False}
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 DOWNLOAD_TIMEOUT_S = 30.0  # per network operation: an offline machine must fail fast, not hang
+DEFAULT_ROOT = Path("data")  # used when neither root= nor IPKIT_DATA names a folder; a download may create it
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The data folder: `root` if given, else the environment variable IPKIT_DATA, else ./data."""
     if root is None:
-        root = os.environ.get("IPKIT_DATA", "data")
+        root = os.environ.get("IPKIT_DATA", DEFAULT_ROOT)
     return Path(root).expanduser()
 
 
-def _subset(num: int, n: int | None, seed: int) -> Tensor | None:
-    """Indices of a seeded random subset of size n out of num (None means all)."""
+SUBSETS = {
+    "random": lambda num, n, seed: torch.randperm(num, generator=torch.Generator().manual_seed(seed))[:n],
+    "first": lambda num, n, seed: torch.arange(n),  # the authors' choice: the first 1,000 MNIST training images
+}
+
+
+def _subset(num: int, n: int | None, seed: int, subset: str) -> Tensor | None:
+    """Indices of the subset of size n out of num that `subset` names (None means all)."""
     if n is None:
         return None
     if not 0 < n <= num:
         raise ValueError(f"n must be between 1 and the dataset size {num}, got {n}")
-    return torch.randperm(num, generator=torch.Generator().manual_seed(seed))[:n]
+    return SUBSETS[subset](num, n, seed)
 
 
 def _missing(name: str, root: Path, looked_for: str, why: str) -> FileNotFoundError:
@@ -63,12 +70,23 @@ def _socket_timeout(seconds: float):
 
 
 def _open_torchvision(cls, name: str, root: Path, train: bool, download: bool, looked_for: str):
-    """Open a torchvision dataset from disk, downloading it (with a timeout) only when missing and allowed."""
+    """Open a torchvision dataset from disk, downloading it (with a timeout) only when missing and allowed.
+
+    A root that was named (root= or IPKIT_DATA) but does not exist is refused rather than downloaded into:
+    torchvision would create it, and a mistyped path would leave new folders behind.
+    """
     try:
         return cls(root, train=train, download=False)
     except RuntimeError:
         if not download:
             raise _missing(name, root, looked_for, "download=False") from None
+    if not root.is_dir() and root != DEFAULT_ROOT:
+        raise FileNotFoundError(
+            f"dataset {name!r} not found: the data root {root.resolve()} does not exist (from root= or the IPKIT_DATA "
+            f"environment variable), and it should hold {looked_for}. Point IPKIT_DATA (or root=) at the folder "
+            f"that holds {looked_for}, e.g. IPKIT_DATA=../shared/data; to download into a new folder, create it "
+            "first (nothing was created)."
+        )
     try:
         with _socket_timeout(DOWNLOAD_TIMEOUT_S):
             return cls(root, train=train, download=True)
@@ -77,10 +95,11 @@ def _open_torchvision(cls, name: str, root: Path, train: bool, download: bool, l
 
 
 def _load_mnist_like(cls, name: str):
-    def load(root: Path, train: bool, download: bool, n: int | None, seed: int) -> tuple[Tensor, Tensor]:
+    def load(root: Path, train: bool, download: bool, n: int | None, seed: int,
+             subset: str) -> tuple[Tensor, Tensor]:
         ds = _open_torchvision(cls, name, root, train, download, f"{cls.__name__}/raw")
         x, y = ds.data, ds.targets  # (N, 28, 28) uint8, (N,) int64
-        idx = _subset(len(y), n, seed)
+        idx = _subset(len(y), n, seed, subset)
         if idx is not None:
             x, y = x[idx], y[idx]
         return x.unsqueeze(1), y.long()
@@ -114,11 +133,12 @@ def _decode(paths: list[str]) -> Tensor:
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # (N, H, W, 3) -> (N, 3, H, W)
 
 
-def _load_cifar10(root: Path, train: bool, download: bool, n: int | None, seed: int) -> tuple[Tensor, Tensor]:
+def _load_cifar10(root: Path, train: bool, download: bool, n: int | None, seed: int,
+                  subset: str) -> tuple[Tensor, Tensor]:
     folder = root / "cifar10" / ("train" if train else "test")
     if not (root / "cifar-10-batches-py").is_dir() and folder.is_dir():
         paths, y = _cifar10_files(folder)
-        idx = _subset(len(y), n, seed)
+        idx = _subset(len(y), n, seed, subset)
         if idx is not None:
             paths, y = [paths[i] for i in idx.tolist()], y[idx]
         return _decode(paths), y
@@ -126,7 +146,7 @@ def _load_cifar10(root: Path, train: bool, download: bool, n: int | None, seed: 
     ds = _open_torchvision(torchvision.datasets.CIFAR10, "cifar10", root, train, download, looked_for)
     x = torch.from_numpy(ds.data).permute(0, 3, 1, 2)  # (N, 32, 32, 3) -> (N, 3, 32, 32) uint8
     y = torch.tensor(ds.targets, dtype=torch.int64)
-    idx = _subset(len(y), n, seed)
+    idx = _subset(len(y), n, seed, subset)
     if idx is not None:
         x, y = x[idx], y[idx]
     return x.contiguous(), y
@@ -148,6 +168,7 @@ def load_dataset(
     raw_pixels: bool = False,
     n: int | None = None,
     seed: int = 0,
+    subset: str = "random",
 ) -> tuple[Tensor, Tensor]:
     """Load a dataset split as whole tensors.
 
@@ -160,21 +181,26 @@ def load_dataset(
         root: data folder; None means IPKIT_DATA or ./data (see `data_root`).
         download: download through torchvision when the files are missing (fails fast when offline).
         raw_pixels: keep pixel values as 0–255 floats (the authors' CIFAR-10 input) instead of scaling to [0, 1].
-        n: size of a seeded random subset (uniform, not stratified); None loads the whole split.
-        seed: seed of the subset's torch.Generator.
+        n: size of a subset; None loads the whole split.
+        seed: seed of the subset's torch.Generator ("random" only).
+        subset: which n samples: "random" (a seeded uniform subset, not stratified) or "first" (the first n in
+            the dataset's order, e.g. the first 1,000 MNIST training images as the authors use).
 
     Returns:
         x: (N, C, H, W) float32, y: (N,) int64 class indices.
 
     Raises:
-        ValueError: unknown name or split, or n outside 1..dataset size.
-        FileNotFoundError: the files are missing and cannot be downloaded; says where it looked and how to fix it.
+        ValueError: unknown name, split or subset, or n outside 1..dataset size.
+        FileNotFoundError: the files are missing and cannot be downloaded, or a named root does not exist (it is
+            not created); says where it looked and how to fix it.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {sorted(DATASETS)}")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid names: {sorted(SPLITS)}")
-    x, y = DATASETS[name](data_root(root), SPLITS[split], download, n, seed)
+    if subset not in SUBSETS:
+        raise ValueError(f"unknown subset {subset!r}; valid names: {sorted(SUBSETS)}")
+    x, y = DATASETS[name](data_root(root), SPLITS[split], download, n, seed, subset)
     x = x.to(torch.float32)
     return (x if raw_pixels else x / 255.0), y
 

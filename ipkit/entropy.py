@@ -1,4 +1,4 @@
-"""Matrix-based Rényi α-entropy, joint entropy and mutual information of Gram matrices (PAPER.md §1).
+"""Matrix-based Rényi α-entropy, joint entropy and mutual information of Gram matrices (docs/method.md §1, [2]).
 
 All values are in bits. Every function accepts a stack (..., N, N) and returns (...), so the entropies of all
 layers of a network are one batched eigendecomposition.

@@ -1,10 +1,11 @@
-"""One information-plane experiment end to end (PAPER.md §4–5): data, model, training with the IP measured
+"""One information-plane experiment end to end (docs/method.md §4–5): data, model, training with the IP measured
 along the way, for several seeds. The notebooks are thin readers of this; scripts can call it without Jupyter.
 """
 
 import json
 import math
 import os
+import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -16,6 +17,7 @@ import torch
 from ipkit.analysis import compression, dpi_fractions
 from ipkit.data import load_dataset, train_val_split
 from ipkit.models import build_model
+from ipkit.protocol import estimation
 from ipkit.tracker import InformationPlaneTracker, NonFiniteActivations, tracking_callback
 from ipkit.train import TrainingDiverged, early_stopping_steps, evaluate, seed_everything, train
 
@@ -26,12 +28,17 @@ NUM_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10}
 class Experiment:
     """Everything that defines an IP experiment; the defaults are the paper's MLP on MNIST.
 
-    Sizes: `train_size`/`test_size` take seeded subsets (None = the whole split); `val_fraction` of the training
-    subset is held out for validation (early-stopping bookkeeping), evaluated every `eval_every` steps.
+    Sizes: `train_size`/`test_size` take subsets (None = the whole split), seeded random ones or, with
+    `subset="first"`, the first images (the authors' 2023 notebook trains on the first 1,000). `val_fraction` of the
+    training subset is held out for validation (the early-stopping bookkeeping; 0: no validation), its loss
+    evaluated every `eval_every` steps on the whole validation split; the test set's loss and accuracy every
+    `test_every` steps (None: with the validation).
     Measurement: every step up to `dense_until`, then every `every`-th step, on `n` samples of the batch just
     trained on and on `n_test` fresh test samples (splits "train" and/or "test").
-    Estimation (`alpha`, `sigma_x`, `estimator`, `width_rule`, `beta`, `width_options`, `sigma_layers`,
-    `silverman_gamma`) is passed to `InformationPlaneTracker`.
+    Estimation: `protocol` names the preset (`ipkit.protocol.PROTOCOLS`) and `estimation` overrides any of its
+    settings, e.g. {"alpha": 1.01}; both go to `InformationPlaneTracker` and into every row.
+    `threads`: torch's CPU thread count for the run (None leaves it); results repeat bit for bit only on the same
+    machine type with the same thread count.
     """
 
     dataset: str = "mnist"
@@ -43,26 +50,46 @@ class Experiment:
     seeds: tuple = (0,)
     n: int = 100
     n_test: int = 200
-    alpha: float = 1.01
-    sigma_x: float | str = 8.0
-    estimator: str = "tensor"
-    width_rule: str = "alignment"
-    beta: float = 0.9
-    width_options: dict = field(default_factory=dict)
-    sigma_layers: dict = field(default_factory=dict)
-    silverman_gamma: float = 1.0
+    protocol: str = "wickstrom2019"
+    estimation: dict = field(default_factory=dict)
     every: int = 1
     dense_until: int = 0
     splits: tuple = ("train", "test")
     train_size: int | None = None
     test_size: int | None = None
+    subset: str = "random"
     val_fraction: float = 0.1
     eval_every: int = 50
+    test_every: int | None = None
     patience: tuple = (100, 200, 400)
     raw_pixels: bool = False
     device: str = "auto"
+    threads: int | None = None
     data_root: str | None = None
     progress: bool = True
+
+    def __post_init__(self):
+        # Notebook parameters arrive as whatever papermill passed: check them here, where they enter.
+        for name in ("epochs", "batch_size", "n", "n_test", "every", "eval_every"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ValueError(f"{name} must be an integer ≥ 1, got {value!r}")
+        if not isinstance(self.seeds, (list, tuple)) or not self.seeds or \
+                not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds):
+            raise ValueError(f"seeds must be a non-empty list of integers, e.g. [0, 1, 2], got {self.seeds!r} "
+                             "(with papermill pass a list through -y \"seeds: [0, 1]\", not -p)")
+        if self.dataset not in NUM_CLASSES:
+            raise ValueError(f"unknown dataset {self.dataset!r}; valid: {', '.join(NUM_CLASSES)}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction!r}")
+        if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 1):
+            raise ValueError(f"threads must be an integer ≥ 1 or None, got {self.threads!r}")
+        if not isinstance(self.estimation, dict):
+            raise ValueError(f"estimation must be a dict of settings, e.g. {{'alpha': 1.01}}, got {self.estimation!r}")
+        self.seeds, self.splits, self.patience = tuple(self.seeds), tuple(self.splits), tuple(self.patience)
+        estimation(self.protocol, **self.estimation)  # an unknown protocol or setting fails here, before any data
 
 
 @dataclass
@@ -90,20 +117,25 @@ def run_experiment(exp: Experiment) -> Results:
     listed in `info["diverged"]` and raises a warning; the other runs go on.
     """
     device = resolve_device(exp.device)
+    if exp.threads is not None:
+        torch.set_num_threads(exp.threads)
     start = time.perf_counter()
-    x, y = load_dataset(exp.dataset, "train", exp.data_root, raw_pixels=exp.raw_pixels, n=exp.train_size)
-    x_test, y_test = load_dataset(exp.dataset, "test", exp.data_root, raw_pixels=exp.raw_pixels, n=exp.test_size)
-    x_tr, y_tr, x_val, y_val = train_val_split(x, y, exp.val_fraction, seed=0)
+    x, y = load_dataset(exp.dataset, "train", exp.data_root, raw_pixels=exp.raw_pixels, n=exp.train_size,
+                        subset=exp.subset)
+    x_test, y_test = load_dataset(exp.dataset, "test", exp.data_root, raw_pixels=exp.raw_pixels, n=exp.test_size,
+                                  subset=exp.subset)
+    if exp.val_fraction:
+        x_tr, y_tr, x_val, y_val = train_val_split(x, y, exp.val_fraction, seed=0)
+    else:
+        x_tr, y_tr, x_val, y_val = x, y, x[:0], y[:0]
     x_test, y_test = x_test.to(device), y_test.to(device)
 
     ip, logs, stops, summary, diverged = [], [], [], [], []
     for run, seed in enumerate(exp.seeds):
         seed_everything(seed)
         model = build_model(exp.model, **exp.model_options).to(device)
-        tracker = InformationPlaneTracker(model, NUM_CLASSES[exp.dataset], sigma_x=exp.sigma_x, alpha=exp.alpha,
-                                          estimator=exp.estimator, width_rule=exp.width_rule, beta=exp.beta,
-                                          width_options=exp.width_options, sigma_layers=exp.sigma_layers,
-                                          silverman_gamma=exp.silverman_gamma, run=run, seed=seed)
+        tracker = InformationPlaneTracker(model, NUM_CLASSES[exp.dataset], protocol=exp.protocol, run=run, seed=seed,
+                                          **exp.estimation)
         on_step = tracking_callback(tracker, n=exp.n, x_test=x_test, y_test=y_test, n_test=exp.n_test,
                                     every=exp.every, dense_until=exp.dense_until, splits=exp.splits, seed=seed)
         measure_failed: list[str] = []
@@ -119,8 +151,9 @@ def run_experiment(exp: Experiment) -> Results:
 
         try:
             log = train(model, x_tr, y_tr, epochs=exp.epochs, lr=exp.lr, batch_size=exp.batch_size, seed=seed,
-                        device=device, x_val=x_val, y_val=y_val, x_test=x_test, y_test=y_test,
-                        eval_every=exp.eval_every, on_step=guarded,
+                        device=device, x_val=x_val if len(y_val) else None, y_val=y_val if len(y_val) else None,
+                        x_test=x_test, y_test=y_test, eval_every=exp.eval_every, test_every=exp.test_every,
+                        on_step=guarded,
                         progress=exp.progress)
         except TrainingDiverged as err:
             measure_failed.insert(0, str(err))
@@ -135,7 +168,8 @@ def run_experiment(exp: Experiment) -> Results:
         summary.append(dict(run=run, seed=seed, steps=int(log["step"].max()), final_loss=float(log["loss"].iloc[-1]),
                             test_loss=test_loss, test_accuracy=test_accuracy))
 
-    info = dict(experiment=asdict(exp), device=str(device), diverged=diverged,
+    info = dict(experiment=asdict(exp), estimation=asdict(estimation(exp.protocol, **exp.estimation)),
+                threads=torch.get_num_threads(), device=str(device), diverged=diverged,
                 train_samples=len(y_tr), val_samples=len(y_val), test_samples=len(y_test),
                 seconds=time.perf_counter() - start)
     return Results(ip=pd.concat(ip, ignore_index=True), log=pd.concat(logs, ignore_index=True),
@@ -161,6 +195,27 @@ def _provenance() -> dict:
                 numpy=numpy.__version__, pandas=pd.__version__, python=platform.python_version(),
                 git_commit=commit, machine=platform.machine(), cpu_count=os.cpu_count(),
                 cuda_device=torch.cuda.get_device_name() if torch.cuda.is_available() else None)
+
+
+def staging(output_dir) -> Path:
+    """An empty folder beside `output_dir` to write a run's files into until its checks pass (`publish`), so a
+    failing run never overwrites earlier results. Any leftover of an earlier failed run is removed."""
+    stage = Path(f"{Path(output_dir)}.staging")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    return stage
+
+
+def publish(stage, output_dir) -> Path:
+    """Replace `output_dir` by the folder `stage` (made by `staging`) in two renames; returns output_dir."""
+    stage, output_dir = Path(stage), Path(output_dir)
+    old = Path(f"{output_dir}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if output_dir.exists():
+        output_dir.rename(old)
+    stage.rename(output_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return output_dir
 
 
 def _write_atomic(path: Path, write) -> None:

@@ -1,5 +1,5 @@
 """Kernels on activations: pairwise distances, the tensor (Gaussian) kernel, Yu et al.'s multivariate kernel,
-the label kernel and kernel alignment (PAPER.md §2).
+the label kernel and kernel alignment (docs/method.md §2: tensor kernel [1], multivariate kernel [3], alignment [4]).
 
 All kernels use the authors' convention κ(x, x') = exp(−‖x − x'‖² / σ²), without a factor 2.
 """
@@ -11,98 +11,52 @@ from ipkit.checks import (check_distances, check_gram, check_labels, check_same_
                           flatten_samples)
 
 
-_CPU_BLOCK_COLUMNS = 4096  # rows wider than this are multiplied by blocks of columns on the CPU
-_MAX_OFFSET_RATIO = 16.0  # κ up to which a wide product on the CPU is used uncentred (see `_near_origin`)
+# The one tuned path, on by default: on the CPU a centred copy of x is one more pass over its N×D values and N×D
+# more memory, the largest cost of a wide layer's estimate after the product itself; rows that lie near the origin
+# against their spread (`_near_origin`) keep most of their accuracy without it. False: always centre.
+SKIP_CENTRING_NEAR_ORIGIN = True
+_MAX_OFFSET_RATIO = 16.0  # largest κ (see `_near_origin`) at which the centring is skipped
 
 
 def _near_origin(gram: Tensor) -> bool:
-    """Whether the rows behind an uncentred Gram matrix G (..., N, N) lie near enough to the origin, against their
-    spread, for the Gram trick to keep its accuracy without centring.
+    """Whether the rows behind an uncentred Gram matrix G (..., N, N) lie near the origin against their spread.
 
-    κ = mean ‖x_i‖² / mean ‖x_i − x̄‖² is read off G: tr(G)/N over tr(G)/N − ΣG/N², and κ ≤ 16 is tested as
-    15 N tr(G) ≥ 16 ΣG (no divisions). The round-off of a squared distance computed from G grows with κ: in
-    float32 about κ · 1e−6 relative (measured), against 1e−6 after centring, which makes κ = 1. The paper's
-    networks at initialization gave κ = 1.3–3.8 (MNIST networks) and 4.7–25 (VGG-16 on CIFAR-10); a constant
-    offset can make it anything. NaN in G counts as not near; a non-finite G gives non-finite distances either
-    way, which callers check.
+    κ = mean ‖x_i‖² / mean ‖x_i − x̄‖², read off G as tr(G)/N over tr(G)/N − ΣG/N²; κ ≤ 16 is tested as
+    15 N tr(G) ≥ 16 ΣG. The float32 round-off of a squared distance from G grows with κ (about κ · 1e−6
+    relative; centring makes κ = 1). NaN in G counts as not near.
     """
     n = gram.shape[-1]
     trace = gram.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
     return bool(((_MAX_OFFSET_RATIO - 1) * n * trace >= _MAX_OFFSET_RATIO * gram.sum(dim=(-2, -1))).all())
 
 
-def _row_panels(n: int) -> list[int]:
-    """Edges of the row panels of a lower-triangle product: each panel takes half the rows left, rounded to a
-    multiple of 16 (what the CPU's matrix kernels handle best), until at most 32 remain; for N = 100: 0, 48, 80,
-    100. About 2/3 of the full product's multiplications, in products still wide enough to run at full speed.
-    Going on to a panel of 16 rows and one of 4 (0, 48, 80, 96, 100) was 2 % faster but doubled the float32
-    round-off of the distances of a trained CNN's conv2 output (largest relative error 4.1e-6 against 1.9e-6)."""
-    edges = [0]
-    while n - edges[-1] > 32:
-        edges.append(edges[-1] + 16 * max(1, round((n - edges[-1]) / 32)))
-    return edges + [n]
+def _centred_gram(x: Tensor) -> Tensor:
+    """Gram matrix xc xcᵀ of the rows x (..., N, D) with their columns centred over the samples.
 
-
-def _blocked_gram(x: Tensor) -> Tensor:
-    """x xᵀ for rows x (..., N, D), by blocks of columns and panels of rows, as a symmetric rank-k update would.
-
-    The blocks of columns are multiplied in one batched product and summed: on the CPU this beats one product
-    with a long inner dimension (each thread takes whole blocks) and sums in shorter, more accurate runs. Only
-    the lower triangle is computed, a panel of rows (`_row_panels`) at a time against the rows from the panel on,
-    and mirrored. For N = 100 and D = 65,536: 7.1 ms against 10.3 ms for x @ x.T (2 threads, measured).
+    Distances do not see a translation common to all rows; the Gram trick's float32 cancellation does, and
+    centring removes most of it when the rows lie far from the origin (raw 0–255 pixels, ReLU outputs). With
+    `SKIP_CENTRING_NEAR_ORIGIN`, on the CPU, x xᵀ is returned uncentred when `_near_origin` holds.
     """
-    n, d = x.shape[-2:]
-    full = d - d % _CPU_BLOCK_COLUMNS
-    blocks = x[..., :full].unflatten(-1, (-1, _CPU_BLOCK_COLUMNS)).transpose(-3, -2)  # (..., D // block, N, block)
-    rest = x[..., full:]
-    lower = x.new_empty(x.shape[:-1] + (n,))
-    edges = _row_panels(n)
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        panel = (blocks[..., lo:, :] @ blocks[..., lo:hi, :].mT).sum(dim=-3)  # (..., N − lo, hi − lo)
-        if full < d:
-            panel += rest[..., lo:, :] @ rest[..., lo:hi, :].mT
-        lower[..., lo:, lo:hi] = panel
-    return lower.tril() + lower.tril(-1).mT  # the strict upper triangle was never written
-
-
-def _by_blocks(x: Tensor) -> bool:
-    """Whether x xᵀ is taken by blocks (`_blocked_gram`): wide rows on the CPU."""
-    return x.device.type == "cpu" and x.shape[-1] > _CPU_BLOCK_COLUMNS
-
-
-def _gram(x: Tensor) -> Tensor:
-    """x xᵀ for rows x (..., N, D): by blocks (`_blocked_gram`) for wide rows on the CPU."""
-    return _blocked_gram(x) if _by_blocks(x) else x @ x.mT
-
-
-def _translated_gram(x: Tensor) -> Tensor:
-    """Gram matrix of the rows of x (..., N, D) after a translation common to all rows, which distances do not
-    see: the columns are centred, which removes most of the cancellation the Gram trick suffers in float32.
-
-    On the CPU the rows are first multiplied as they are: a centred copy costs another pass and another N×D of
-    memory (3 ms and 26 MB for VGG-16's conv1 at N = 100, against 8 ms for the product), so it is made only when
-    the rows turn out to lie far from the origin against their spread (`_near_origin`).
-    """
-    if x.device.type == "cpu":
-        gram = _gram(x)
+    if SKIP_CENTRING_NEAR_ORIGIN and x.device.type == "cpu":
+        gram = x @ x.mT
         if _near_origin(gram):
             return gram
-    return _gram(x - x.mean(dim=-2, keepdim=True))
+    xc = x - x.mean(dim=-2, keepdim=True)
+    return xc @ xc.mT
 
 
 def _sq_dists(x: Tensor) -> Tensor:
-    """Squared Euclidean distances between rows, batched: (..., N, D) -> (..., N, N).
+    """Squared Euclidean distances between rows, batched: (..., N, D) -> (..., N, N), in float32 or wider.
 
-    Uses ‖a‖² + ‖b‖² − 2⟨a, b⟩ on translated rows (`_translated_gram`), with the squared norms read off the Gram
-    matrix's diagonal.
-    NaN or Inf in x, or products that overflow x's dtype, give a non-finite result: callers check that
-    (N × N values) rather than x (N × D values).
+    The Gram trick ‖a‖² + ‖b‖² − 2⟨a, b⟩ on centred rows (`_centred_gram`). Half types (float16, bfloat16) are
+    computed in float32: in their own precision the distances are off by percents.
+    NaN or Inf in x, or products that overflow, give a non-finite result: callers check that (N × N values)
+    rather than x (N × D values).
     """
-    gram = _translated_gram(x)
-    sq = gram.diagonal(dim1=-2, dim2=-1)  # ‖x_i‖², read off the product: no N×D temporary
-    d2 = (sq.unsqueeze(-1) + sq.unsqueeze(-2)).sub_(gram, alpha=2.0)
-    if not _by_blocks(x):  # exact symmetry: the round-off of x @ x.T need not be symmetric; blocks are mirrored
-        d2 = 0.5 * (d2 + d2.mT)
+    gram = _centred_gram(x.to(torch.promote_types(x.dtype, torch.float32)))  # (..., N, N)
+    sq = gram.diagonal(dim1=-2, dim2=-1)  # ‖x_i − x̄‖²
+    d2 = sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2 * gram
+    d2 = 0.5 * (d2 + d2.mT)  # the round-off of a product need not be symmetric
     d2.clamp_(min=0.0)
     d2.diagonal(dim1=-2, dim2=-1).zero_()
     return d2
@@ -119,7 +73,8 @@ def pairwise_sq_dists(x: Tensor) -> Tensor:
         x: (N, ...) samples; a sample may be a vector or a C×H×W tensor.
 
     Returns:
-        (N, N) symmetric, non-negative, zero diagonal, in x's dtype and device.
+        (N, N) symmetric, non-negative, zero diagonal, on x's device; in x's dtype, or float32 for half types
+        (float16, bfloat16).
     """
     x = flatten_samples(x, "x")
     return check_distances(_sq_dists(x), x, "x")
@@ -160,14 +115,16 @@ def gaussian_gram(x: Tensor, sigma) -> Tensor:
         (N, N) Gram matrix with unit diagonal.
 
     Example:
-        >>> gaussian_gram(torch.zeros(3, 2), sigma=1.0)
-        tensor([[1., 1., 1.], [1., 1., 1.], [1., 1., 1.]])
+        >>> gaussian_gram(torch.tensor([[0.0, 0.0], [2.0, 0.0]]), sigma=2.0)  # exp(−4 / σ²) = exp(−1)
+        tensor([[1.0000, 0.3679],
+                [0.3679, 1.0000]])
     """
     return gaussian_from_sq_dists(pairwise_sq_dists(x), sigma)
 
 
 def channel_sq_dists(x: Tensor) -> Tensor:
-    """Squared distances per channel: x of shape (N, C, ...) -> (C, N, N), each channel's map flattened."""
+    """Squared distances per channel: x of shape (N, C, ...) -> (C, N, N), each channel's map flattened;
+    dtype as in `pairwise_sq_dists`."""
     if not isinstance(x, Tensor) or x.dim() < 2:
         raise ValueError(f"x must be (N, C, ...) with a channel axis, got shape {tuple(getattr(x, 'shape', ()))}")
     flat = flatten_samples(x, "x")

@@ -1,7 +1,7 @@
-"""The paper's networks: the MNIST MLP, the small MNIST CNN and VGG-16 with BN for CIFAR-10 (PAPER.md §5).
+"""The paper's networks: the MNIST MLP, the small MNIST CNN and VGG-16 with BN for CIFAR-10 (docs/method.md §5).
 
 Every measured layer is a named child module whose forward output is exactly the quantity measured: the block's
-output after its activation (and after BN where BN follows the activation), before max-pooling (PAPER.md §4).
+output after its activation (and after BN where BN follows the activation), before max-pooling (docs/method.md §4).
 `model.measured_layers()` lists these names in depth order; the last one is the output layer, whose logits the
 tracker passes through a softmax.
 
@@ -11,6 +11,9 @@ Example:
     ['conv1', 'conv2', 'conv3', 'fc1', 'out']
 """
 
+import numbers
+
+import torch
 from torch import Tensor, nn
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -182,8 +185,14 @@ class VGG16(nn.Module):
 MODELS = {"mlp": MLP, "cnn": SmallCNN, "vgg16": VGG16}
 
 
-def build_model(name: str, **kwargs) -> nn.Module:
+def build_model(name: str, *, seed: int | None = None, **kwargs) -> nn.Module:
     """Build one of the paper's networks by name: "mlp", "cnn" or "vgg16"; `kwargs` go to its constructor.
+
+    Args:
+        name: "mlp", "cnn" or "vgg16".
+        seed: seeds the initialization: the same seed gives identical parameters, the same as
+            `torch.manual_seed(seed)` before building. The global random state is left as it was. None draws
+            from the global state.
 
     Example:
         >>> build_model("vgg16", width=0.25).measured_layers()[-3:]
@@ -191,4 +200,10 @@ def build_model(name: str, **kwargs) -> nn.Module:
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid names: {sorted(MODELS)}")
-    return MODELS[name](**kwargs)
+    if seed is None:
+        return MODELS[name](**kwargs)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int (or None for the global random state), got {seed!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return MODELS[name](**kwargs)

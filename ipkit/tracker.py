@@ -1,134 +1,117 @@
-"""Information-plane tracking (PAPER.md §4): per measured layer T, H(T), I(X;T), I(T;Y) and the width σ_T.
+"""Information-plane tracking (docs/method.md §4): per measured layer T, H(T), I(X;T), I(T;Y) and the width σ_T.
 
 The model is run once per measurement with forward hooks; each layer's output is turned into a squared
-distance matrix as soon as it is produced, and all layers' entropies are computed together in batched calls.
+distance matrix as soon as it is produced, and `ipkit.plane.information_plane` computes all layers' entropies
+in batched calls. The tracker keeps what lives across measurements: the widths smoothed over steps and the rows.
 """
 
 import math
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
 from ipkit.checks import all_finite, check_labels
-from ipkit.entropy import joint_entropy_with_labels, label_entropy, renyi_entropy
 from ipkit.hooks import capture, resolve_layers
-from ipkit.kernels import _sq_dists, channel_sq_dists, gaussian_from_sq_dists, label_gram, pairwise_sq_dists
+from ipkit.kernels import _sq_dists, channel_sq_dists, pairwise_sq_dists
+from ipkit.plane import information_plane
+from ipkit.protocol import Estimation, estimation
 from ipkit.widths import KernelWidths, silverman_sigma
 
-ESTIMATORS = ("tensor", "multivariate")
 COLUMNS = ["run", "seed", "split", "epoch", "step", "layer", "layer_index", "H_T", "I_XT", "I_TY", "sigma_T",
-           "H_X", "H_Y", "sigma_X", "alpha", "n", "estimator", "width_rule"]
+           "H_X", "H_Y", "sigma_X", "alpha", "n", "estimator", "width_rule", "protocol", "overrides", "flags"]
+SATURATION_TOL = 0.01  # bits: an entropy this close to log2 N or to 0 is flagged
 
 
 class NonFiniteActivations(ValueError):
     """A measured layer's activations, or their squared distances, hold NaN or Inf: the network has diverged."""
 
 
-@dataclass
-class LayerKernel:
-    """What one layer contributes to a measurement: its distances, or directly its Gram matrix."""
-    d2: Tensor | None = None  # (N, N) squared distances (tensor kernel)
-    K: Tensor | None = None  # (N, N) Gram matrix (multivariate kernel)
-    sigma: float = math.nan
-    dim: int = 1  # size of one sample, for the Silverman-type rule
-    rule: str = ""  # how sigma was chosen: the width rule, "fixed" or "silverman" (multivariate)
+class DegenerateMeasurement(UserWarning):
+    """A measurement that is numerically meaningless: a width at its grid's bound, a kernel that is the identity
+    or all ones. Given once per tracker, layer and kind; the rows say it in their `flags` column."""
 
 
 @dataclass
+class LayerOutput:
+    """What one layer's output is reduced to as the forward pass produces it."""
+    d2: Tensor  # (N, N) squared distances (for the multivariate kernel: Σ_c D_c / σ_c², used at σ = 1)
+    dim: int  # size of one sample, for the Silverman-type rule
+    sigma: float | None = None  # a width fixed before the search (sigma_layers, multivariate), else chosen
+    rule: str | None = None  # how that width was fixed
+    reported_sigma: float | None = None  # the width recorded in the rows, when it is not `sigma`
+
+
 class InformationPlaneTracker:
     """Measures the information plane of `model` and collects one row per (split, step, layer).
 
     Args:
         model: any `nn.Module`; it is measured in eval mode under no_grad and put back in its previous mode.
         num_classes: number of classes of the labels.
-        layers: module names in depth order; default `model.measured_layers()`.
-        softmax_output: apply softmax to the last layer's output (the logits) before its kernel.
-        sigma_x: fixed input width (8 in the paper), or a width rule name for the input too.
-        alpha: Rényi order α.
-        estimator: "tensor" (one Gram matrix per layer, the paper's method) or "multivariate"
-            (Yu et al.: per-channel Gram matrices at Silverman-type widths, joined by Hadamard product;
-            used for layers with a channel axis, i.e. outputs of shape (N, C, H, W)).
-        width_rule, beta, width_options: how σ_T is chosen: `KernelWidths(width_rule, beta, **width_options)`,
-            one instance per split so train and test widths are smoothed separately.
-        sigma_layers: fixed widths {layer: σ} that bypass the rule.
-        silverman_gamma: γ of the Silverman-type per-channel widths of the multivariate estimator.
+        layers: module names in depth order (a list; "name[i]" picks element i of a tuple output); default
+            `model.measured_layers()`.
+        protocol: a preset name from `ipkit.protocol.PROTOCOLS` ("wickstrom2019", the paper's; "wickstrom2023",
+            the authors' 2023 notebook) or an `ipkit.protocol.Estimation`.
         run, seed: copied into every row.
+        **settings: estimation settings that override the protocol's (any field of `Estimation`, e.g. alpha=1.01,
+            width_rule="knn", sigma_layers={"fc1": 2.0}); recorded in the rows' `overrides` column.
 
     Attributes:
+        estimation_: the `Estimation` in use.
+        layers_: the measured layer names.
         rows_: the collected rows (see `COLUMNS`).
-        widths_: split -> KernelWidths.
+        widths_: split -> KernelWidths of the layers; ("input", split) -> that of the input when σ_X is a rule.
+        warned_: the (layer, flag) pairs already warned about.
+
+    Example:
+        >>> from ipkit.models import build_model
+        >>> tracker = InformationPlaneTracker(build_model("mlp"), 10, protocol="wickstrom2023", alpha=1.01)
+        >>> tracker.estimation_.sigma_min, tracker.estimation_.describe_overrides()
+        (0.1, 'alpha=1.01')
     """
 
-    model: nn.Module
-    num_classes: int
-    layers: list[str] | None = None
-    softmax_output: bool = True
-    sigma_x: float | str = 8.0
-    alpha: float = 1.01
-    estimator: str = "tensor"
-    width_rule: str = "alignment"
-    beta: float = 0.9
-    width_options: dict = field(default_factory=dict)
-    sigma_layers: dict = field(default_factory=dict)
-    silverman_gamma: float = 1.0
-    run: int = 0
-    seed: int = 0
-    rows_: list = field(default_factory=list, init=False)
-    widths_: dict = field(default_factory=dict, init=False)
+    def __init__(self, model: nn.Module, num_classes: int, layers=None, protocol="wickstrom2019", *, run: int = 0,
+                 seed: int = 0, **settings):
+        self.model, self.num_classes, self.layers, self.protocol = model, num_classes, layers, protocol
+        self.run, self.seed, self.settings = run, seed, settings
+        self.estimation_: Estimation = estimation(protocol, **settings)
+        self.layers_ = _layer_names(model, layers)
+        unknown = sorted(set(self.estimation_.sigma_layers) - set(self.layers_))
+        if unknown:
+            raise ValueError(f"sigma_layers names {unknown}, which are not measured layers; measured: {self.layers_}")
+        self.rows_: list[dict] = []
+        self.widths_: dict = {}
+        self.warned_: set = set()
 
-    def __post_init__(self):
-        if self.layers is None:
-            if not hasattr(self.model, "measured_layers"):
-                raise ValueError(f"{type(self.model).__name__} has no measured_layers(); pass layers=[...] "
-                                 "with names from model.named_modules()")
-            self.layers = list(self.model.measured_layers())
-        resolve_layers(self.model, self.layers)
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"unknown estimator {self.estimator!r}; valid: {', '.join(ESTIMATORS)}")
-        KernelWidths(self.width_rule, self.beta, **self.width_options)  # validates the rule early
+    def _widths(self, key, rule: str) -> KernelWidths:
+        if key not in self.widths_:
+            e = self.estimation_
+            self.widths_[key] = KernelWidths(rule, e.beta, e.n_candidates_early, e.n_candidates, e.early_steps,
+                                             e.sigma_min, e.scale, e.k, e.gamma, e.mean_distance)
+        return self.widths_[key]
 
-    def _widths(self, split: str) -> KernelWidths:
-        if split not in self.widths_:
-            self.widths_[split] = KernelWidths(self.width_rule, self.beta, **self.width_options)
-        return self.widths_[split]
-
-    def _layer_kernel(self, name: str, out: Tensor) -> LayerKernel:
-        """Reduce a layer's output at once to its (N, N) squared distances (or Gram matrix)."""
-        if name == self.layers[-1] and self.softmax_output:
-            out = torch.softmax(out.flatten(1), dim=1)
-        multivariate = self.estimator == "multivariate" and out.dim() >= 3
-        d2 = channel_sq_dists(out).sum(dim=0) if multivariate else _sq_dists(out.flatten(1))  # (N, N)
-        lk = LayerKernel(d2=d2, dim=out[0].numel())
-        if multivariate:
-            # Silverman-type widths are equal for all channels (same H·W), so the Hadamard product of the
-            # channel kernels is exp(−Σ_c D_c / σ²), the Gaussian kernel of the summed distances.
-            lk.sigma = silverman_sigma(out.shape[0], out[0, 0].numel(), self.silverman_gamma)
-            lk.rule = "silverman"
-            lk.K = gaussian_from_sq_dists(d2, lk.sigma)
-        return lk
-
-    def _check_finite(self, kernels: dict[str, LayerKernel]) -> None:
-        """One device sync for all layers: NaN/Inf activations, or distances that overflow, make d2 non-finite.
-        Only when some layer's sum is not finite are its entries looked at: a sum can overflow on its own."""
-        finite = torch.stack([torch.isfinite(kernels[name].d2.sum()) for name in self.layers])
-        if bool(finite.all()):
-            return
-        for name in self.layers:
-            if not all_finite(kernels[name].d2):
-                raise NonFiniteActivations(f"layer {name!r} produced NaN or Inf activations (or distances that "
-                                           "overflow its dtype); the network has diverged (lower the learning "
-                                           "rate) or its input holds non-finite values")
+    def _reduce(self, name: str, out: Tensor) -> LayerOutput:
+        """A layer's output reduced at once to its (N, N) squared distances."""
+        e = self.estimation_
+        if name == self.layers_[-1] and e.softmax_output:
+            out = torch.softmax(out.flatten(1).to(torch.promote_types(out.dtype, torch.float32)), dim=1)
+        if e.estimator == "multivariate" and out.dim() >= 3:
+            d2, sigma_c = _multivariate_sq_dists(out, e.gamma)
+            return LayerOutput(d2, out[0].numel(), 1.0, "silverman-per-channel", float(sigma_c.mean()))
+        sigma = e.sigma_layers.get(name)
+        return LayerOutput(_sq_dists(out.flatten(1)), out[0].numel(), sigma, None if sigma is None else "fixed")
 
     @torch.no_grad()
-    def measure(self, x: Tensor, y: Tensor, *, step: int, epoch: int = 0, split: str = "train") -> list[dict]:
+    def measure(self, x, y, *, step: int, epoch: int = 0, split: str = "train") -> list[dict]:
         """Measure every layer on samples (x, y) and append one row per layer to `rows_`.
 
         Args:
-            x: (N, ...) inputs, moved to the model's device.
+            x: (N, ...) inputs (a tensor or a NumPy array), moved to the model's device.
             y: (N,) integer labels.
-            step: training step t (recorded; also drives the width grid schedule).
+            step: training step t, counted from 1 (recorded; also drives the width grid schedule and smoothing).
             epoch: recorded in the rows.
             split: "train" (the batch just trained on) or "test" (fresh held-out samples); widths are kept
                 per split.
@@ -136,71 +119,148 @@ class InformationPlaneTracker:
         Returns:
             The new rows.
         """
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(x).to(torch.get_default_dtype())
+        y = torch.as_tensor(y)
         check_labels(y, self.num_classes, n=len(x))  # before the forward pass: an empty or mismatched batch
-        device = next(self.model.parameters()).device
+        device = _device_of(self.model)
         x, y = x.to(device), y.to(device)
-        kernels: dict[str, LayerKernel] = {}
+        reduced: dict[str, LayerOutput] = {}
         was_training = self.model.training
         self.model.eval()
         try:
             def reduce(name: str, out: Tensor) -> None:
-                kernels[name] = self._layer_kernel(name, out)
+                reduced[name] = self._reduce(name, out)
 
-            with capture(self.model, self.layers, reduce):
+            with capture(self.model, self.layers_, reduce):
                 self.model(x)
         finally:
             self.model.train(was_training)
         with torch.inference_mode():  # the estimate touches no model state: spare autograd's bookkeeping
-            return self._estimate(kernels, x, y, step=step, epoch=epoch, split=split)
+            return self._estimate(reduced, x, y, step=step, epoch=epoch, split=split)
 
-    def _estimate(self, kernels: dict[str, LayerKernel], x: Tensor, y: Tensor, *, step: int, epoch: int,
-                  split: str) -> list[dict]:
-        """Widths, kernels and entropies of all layers from their distances; appends and returns the rows."""
-        K_y = label_gram(y, self.num_classes)
-        widths = self._widths(split)
+    def _estimate(self, reduced: dict, x: Tensor, y: Tensor, *, step: int, epoch: int, split: str) -> list[dict]:
+        """Widths of all layers from their distances, then `information_plane`; appends and returns the rows."""
+        e = self.estimation_
+        layers = [reduced[name] for name in self.layers_]
+        d2 = torch.stack([layer.d2 for layer in layers])  # (L, N, N)
+        _check_finite(d2, self.layers_)
+        K_y = (y[:, None] == y[None, :]).to(d2.dtype)
         d2_x = pairwise_sq_dists(x)
-        if isinstance(self.sigma_x, str):
-            sigma_x = widths.update("__input__", d2_x, K_y.to(d2_x.dtype), dim=x[0].numel(), step=step)
+        if isinstance(e.sigma_x, str):
+            sigma_x = self._widths(("input", split), e.sigma_x).update("input", d2_x, K_y.to(d2_x.dtype),
+                                                                       dim=x[0].numel(), step=step)
         else:
-            sigma_x = float(self.sigma_x)
-        K_x = gaussian_from_sq_dists(d2_x, sigma_x)
-
-        self._check_finite(kernels)
-        free = [n for n in self.layers if kernels[n].K is None and n not in self.sigma_layers]
+            sigma_x = float(e.sigma_x)
+        sigmas = [layer.sigma for layer in layers]
+        free = [i for i, sigma in enumerate(sigmas) if sigma is None]
+        widths = self._widths(split, e.width_rule)
         if free:  # one batched width search for all layers
-            d2 = torch.stack([kernels[n].d2 for n in free])
-            sigmas = widths.update_all(free, d2, K_y.to(d2.dtype), dims=[kernels[n].dim for n in free], step=step)
-            for name, sigma in zip(free, sigmas):
-                kernels[name].sigma, kernels[name].rule = sigma, self.width_rule
-        K_t = []
-        for name in self.layers:
-            lk = kernels[name]
-            if lk.K is None:
-                lk.sigma, lk.rule = self.sigma_layers.get(name, lk.sigma), lk.rule or "fixed"
-                lk.K = gaussian_from_sq_dists(lk.d2, lk.sigma)
-            K_t.append(lk.K.to(torch.float64))
-        K_t = torch.stack(K_t)  # (L, N, N)
-        K_x = K_x.to(torch.float64)
-        # One batched call for H(T) of all layers, H(X,T) and H(X); H(T,Y) by class blocks, H(Y) from class counts.
-        S = renyi_entropy(torch.cat([K_t, K_t * K_x, K_x[None]]), self.alpha).cpu()
-        H_TY = joint_entropy_with_labels(K_t, y, self.alpha).cpu()
-        H_Y = float(label_entropy(y, self.alpha))
-        L = len(self.layers)
-        H_T, H_XT, H_X = S[:L], S[L:2 * L], float(S[-1])
-
-        new = [
-            dict(run=self.run, seed=self.seed, split=split, epoch=epoch, step=step, layer=name, layer_index=i,
-                 H_T=float(H_T[i]), I_XT=float(H_T[i] + H_X - H_XT[i]), I_TY=float(H_T[i] + H_Y - H_TY[i]),
-                 sigma_T=kernels[name].sigma, H_X=H_X, H_Y=H_Y, sigma_X=sigma_x, alpha=self.alpha, n=x.shape[0],
-                 estimator=self.estimator, width_rule=kernels[name].rule)
-            for i, name in enumerate(self.layers)
-        ]
+            found = widths.update_all([self.layers_[i] for i in free], d2[free], K_y,
+                                      dims=[layers[i].dim for i in free], step=step)
+            for i, sigma in zip(free, found):
+                sigmas[i] = sigma
+        out = information_plane(d2, d2_x, y, sigmas, sigma_x, e.alpha)
+        n, new = x.shape[0], []
+        for i, (name, layer) in enumerate(zip(self.layers_, layers)):
+            flags = self._flags(name, i, out, n, widths if i in free else None, split, step)
+            sigma = sigmas[i] if layer.reported_sigma is None else layer.reported_sigma
+            new.append(dict(run=self.run, seed=self.seed, split=split, epoch=epoch, step=step, layer=name,
+                            layer_index=i, H_T=float(out["H_T"][i]), I_XT=float(out["I_XT"][i]),
+                            I_TY=float(out["I_TY"][i]), sigma_T=float(sigma), H_X=float(out["H_X"]),
+                            H_Y=float(out["H_Y"]), sigma_X=sigma_x, alpha=e.alpha, n=n, estimator=e.estimator,
+                            width_rule=layer.rule or e.width_rule, protocol=e.protocol, overrides=e.describe_overrides(),
+                            flags=";".join(flags)))
         self.rows_.extend(new)
         return new
+
+    def _flags(self, name: str, i: int, out: dict, n: int, widths: KernelWidths | None, split: str,
+               step: int) -> list[str]:
+        """The degenerate conditions of layer i's row; warns once per layer and kind (`DegenerateMeasurement`)."""
+        top, where = math.log2(n), f"(run {self.run}, split {split}, step {step})"
+        H_T, H_X = float(out["H_T"][i]), float(out["H_X"])
+        found = {}
+        if widths is not None and widths.at_bound_.get(name):
+            e, raw = self.estimation_, widths.raw_[name]
+            end = "lowest" if raw <= e.sigma_min * (1 + 1e-5) else "highest"  # a float32 σ_min is σ_min(1 + 4e-8)
+            found["sigma_at_bound"] = (
+                f"layer {name!r} {where}: the best-aligned width σ* = {raw:.4g} is the {end} candidate of its grid "
+                f"(sigma_min = {e.sigma_min}, top = scale {e.scale} × mean distance), so the alignment maximum may "
+                "lie outside the grid; widen it (settings sigma_min / scale) or use width_rule='knn'")
+        if H_T >= top - SATURATION_TOL:
+            found["saturated"] = (
+                f"layer {name!r} {where}: H(T) = {H_T:.4f} bits is log2 N = {top:.4f}: its kernel is numerically the "
+                "identity, so I(X;T) = H(X) and I(T;Y) = H(Y) whatever the layer holds; use a wider width")
+        elif H_T <= SATURATION_TOL:
+            found["collapsed"] = (
+                f"layer {name!r} {where}: H(T) = {H_T:.4f} bits: its kernel is numerically all ones (a width far "
+                "wider than the distances, or constant activations), so I(X;T) = I(T;Y) = 0")
+        if H_X >= top - SATURATION_TOL:
+            found["input_saturated"] = (
+                f"{where}: the input kernel is numerically the identity (H(X) = {H_X:.4f} bits = log2 N at "
+                f"σ_X = {self.estimation_.sigma_x}), so I(X;T) = H(T) for every layer. σ_X = 8 suits pixels scaled "
+                "to [0, 1]; for other inputs pass sigma_x='alignment' or sigma_x='knn', or rescale the inputs")
+        for flag, message in found.items():
+            key = ("input" if flag == "input_saturated" else name, flag)
+            if key not in self.warned_:
+                self.warned_.add(key)
+                warnings.warn(message, DegenerateMeasurement, stacklevel=5)  # the caller of measure
+        return list(found)
 
     def table(self) -> pd.DataFrame:
         """The collected rows as a long-format DataFrame with columns `COLUMNS`."""
         return pd.DataFrame(self.rows_, columns=COLUMNS)
+
+
+def _layer_names(model: nn.Module, layers) -> list[str]:
+    """The measured layer names: `layers` (a list, checked) or `model.measured_layers()`."""
+    if layers is None:
+        if not hasattr(model, "measured_layers"):
+            raise ValueError(f"{type(model).__name__} has no measured_layers(); pass layers=[...] "
+                             "with names from model.named_modules()")
+        layers = model.measured_layers()
+    if isinstance(layers, str) or not all(isinstance(name, str) for name in layers):
+        raise ValueError(f"layers must be a list of module names, got {layers!r}; e.g. layers=[{layers!r}]"
+                         if isinstance(layers, str) else f"layers must be a list of module names, got {layers!r}")
+    layers = list(layers)
+    twice = sorted({name for name in layers if layers.count(name) > 1})
+    if twice:
+        raise ValueError(f"layers lists {twice} more than once; list each layer once")
+    resolve_layers(model, layers)
+    return layers
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """The model's device: that of its first parameter or buffer; the CPU for a model with neither."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _multivariate_sq_dists(out: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
+    """Yu et al.'s multivariate kernel exp(−Σ_c D_c / σ_c²) of outputs (N, C, ...) as the distances
+    Σ_c D_c / σ_c² (N, N) of a Gaussian at σ = 1, and the widths σ_c (C,).
+
+    Each channel's Silverman-type width σ_c = γ s_c N^(−1/(4+d)) scales, as Silverman's rule does, with the
+    channel's own spread s_c (the root mean variance of its d = H·W values over the samples), so the widths
+    differ by channel (docs/method.md §2).
+    """
+    n, d = out.shape[0], out[0, 0].numel()
+    d2_c = channel_sq_dists(out)  # (C, N, N)
+    spread = out.flatten(2).to(d2_c.dtype).var(dim=0).mean(dim=-1).sqrt()  # (C,)
+    sigma_c = gamma * spread.clamp(min=torch.finfo(d2_c.dtype).tiny) * silverman_sigma(n, d, 1.0)
+    return (d2_c / sigma_c[:, None, None] / sigma_c[:, None, None]).sum(dim=0), sigma_c
+
+
+def _check_finite(d2: Tensor, layers: list[str]) -> None:
+    """One check for all layers: NaN/Inf activations, or distances that overflow, make d2 non-finite."""
+    if all_finite(d2):
+        return
+    for name, d in zip(layers, d2):
+        if not all_finite(d):
+            raise NonFiniteActivations(f"layer {name!r} produced NaN or Inf activations (or distances that "
+                                       "overflow its dtype); the network has diverged (lower the learning "
+                                       "rate) or its input holds non-finite values")
 
 
 def measurement_due(step: int, every: int = 1, dense_until: int = 0) -> bool:
@@ -212,16 +272,17 @@ def measurement_due(step: int, every: int = 1, dense_until: int = 0) -> bool:
 
 def tracking_callback(tracker: InformationPlaneTracker, *, n: int = 100, x_test: Tensor | None = None,
                       y_test: Tensor | None = None, n_test: int = 200, every: int = 1, dense_until: int = 0,
-                      splits=("train", "test"), seed: int = 0):
-    """An `on_step(step, epoch, xb, yb)` callback for `ipkit.train.train` that measures the IP (PAPER.md §4).
+                      splits=None, seed: int = 0):
+    """An `on_step(step, epoch, xb, yb)` callback for `ipkit.train.train` that measures the IP (docs/method.md §4).
 
     At each due step (`measurement_due`) it measures, for split "train", the first `n` samples of the
     mini-batch just trained on and, for split "test", `n_test` test samples freshly drawn with a seeded
-    generator from (x_test, y_test).
+    generator from (x_test, y_test). `splits` defaults to both when test data are given, else to ("train",).
     """
+    splits = (("train", "test") if x_test is not None else ("train",)) if splits is None else tuple(splits)
     unknown = set(splits) - {"train", "test"}
     if unknown or not splits:
-        raise ValueError(f"splits must be a non-empty subset of ('train', 'test'), got {tuple(splits)}")
+        raise ValueError(f"splits must be a non-empty subset of ('train', 'test'), got {splits}")
     if "test" in splits and (x_test is None or y_test is None):
         raise ValueError("split 'test' needs x_test and y_test")
     generator = torch.Generator().manual_seed(seed)

@@ -1,15 +1,24 @@
-"""Plain SGD training with a per-step callback, as in the paper's experiments (PAPER.md §5).
+"""Plain SGD training with a per-step callback, as in the paper's experiments (docs/method.md §5).
 
 Cross-entropy, torch.optim.SGD without momentum (lr 0.09, batch 100 in the paper), shuffled mini-batches from a
 seeded generator, no augmentation, no early stopping in training itself. After every optimizer step `on_step`
 receives the batch just trained on, so a tracker can measure the information plane at that iteration.
 Where early stopping *would* have stopped is computed afterwards from the log by `early_stopping_steps`.
 
-Example:
+Example (random stand-ins for MNIST images; `tracking_callback` measures the IP after every step):
+    >>> from ipkit import InformationPlaneTracker
+    >>> from ipkit.models import build_model
+    >>> from ipkit.tracker import tracking_callback
     >>> seed_everything(0)
+    >>> x, y = torch.rand(300, 1, 28, 28), torch.arange(300) % 10
     >>> model = build_model("mlp")
-    >>> log = train(model, x, y, epochs=10, x_val=x_val, y_val=y_val, eval_every=50, on_step=tracker.on_step)
-    >>> early_stopping_steps(log, patience=[500, 1000, 2000])
+    >>> tracker = InformationPlaneTracker(model, num_classes=10)
+    >>> log = train(model, x[:200], y[:200], epochs=2, x_val=x[200:], y_val=y[200:], eval_every=1,
+    ...             on_step=tracking_callback(tracker, n=100), progress=False)
+    >>> log["step"].tolist(), len(tracker.table())  # 2 steps per epoch, 5 measured layers per step
+    ([1, 2, 3, 4], 20)
+    >>> early_stopping_steps(log, patience=[1, 100]).columns.tolist()
+    ['patience', 'stop_step', 'best_step']
 """
 
 import math
@@ -103,6 +112,7 @@ def train(
     x_test: Tensor | None = None,
     y_test: Tensor | None = None,
     eval_every: int | None = None,
+    test_every: int | None = None,
     on_step: Callable[[int, int, Tensor, Tensor], None] | None = None,
     progress: bool = True,
     max_steps: int | None = None,
@@ -121,8 +131,10 @@ def train(
         seed: seed of the batch order and of dropout.
         device: where to train; None means the model's device.
         x_val, y_val: optional validation data, evaluated with `evaluate`.
-        x_test, y_test: optional test data, evaluated at the same steps (recorded, never used for stopping).
-        eval_every: evaluate every this many steps and at the last step; None means at the end of every epoch.
+        x_test, y_test: optional test data, evaluated every `test_every` steps (recorded, never used for stopping).
+        eval_every: evaluate the validation data every this many steps and at the last step; None means at the end
+            of every epoch.
+        test_every: evaluate the test data every this many steps and at the last step; None: as `eval_every`.
         on_step: called as on_step(step, epoch, xb, yb) after each optimizer step, step counting from 1 and epoch
             from 1, xb/yb the batch just trained on (on `device`). It decides itself whether to measure; it may
             switch the model to eval mode, each step switches back to train mode.
@@ -143,8 +155,9 @@ def train(
     steps_per_epoch = math.ceil(len(y) / batch_size)
     total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
     eval_every = steps_per_epoch if eval_every is None else eval_every
-    if eval_every < 1:
-        raise ValueError(f"eval_every must be ≥ 1, got {eval_every}")
+    test_every = eval_every if test_every is None else test_every
+    if eval_every < 1 or test_every < 1:
+        raise ValueError(f"eval_every and test_every must be ≥ 1, got {eval_every} and {test_every}")
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -176,11 +189,10 @@ def train(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                if step % eval_every == 0 or step == total:
-                    if validate:
-                        row["val_loss"], row["val_accuracy"] = evaluate(model, x_val, y_val)
-                    if x_test is not None and y_test is not None:
-                        row["test_loss"], row["test_accuracy"] = evaluate(model, x_test, y_test)
+                if validate and (step % eval_every == 0 or step == total):
+                    row["val_loss"], row["val_accuracy"] = evaluate(model, x_val, y_val)
+                if x_test is not None and y_test is not None and (step % test_every == 0 or step == total):
+                    row["test_loss"], row["test_accuracy"] = evaluate(model, x_test, y_test)
                 if on_step is not None:
                     on_step(step, epoch, xb, yb)
                 bar.update()

@@ -1,5 +1,5 @@
-"""Kernel-width selection (PAPER.md §3): alignment with the label kernel, smoothed over training steps,
-and the k-nearest-neighbour and Silverman-type rules offered as alternatives.
+"""Kernel-width selection (docs/method.md §3): alignment with the label kernel [4], smoothed over training steps,
+and the k-nearest-neighbour and Silverman-type [5] rules offered as alternatives.
 
 All rules take the squared-distance matrix of a layer, so a width costs no second pass over the activations.
 """
@@ -17,17 +17,29 @@ _COARSE_STEP = 8  # the alignment search scores every 8th candidate first (see `
 _BOUND_MARGIN = 1e-4  # relative margin on the bounds of the alignment search (see `_best_candidates`)
 
 
-def mean_distance(d2: Tensor) -> Tensor:
-    """Mean Euclidean distance over the N(N−1) off-diagonal pairs of squared-distance matrices (..., N, N)."""
+MEAN_DISTANCES = {"all": 0, "pairs": 1}  # how many diagonal entries per row the mean leaves out
+
+
+def mean_distance(d2: Tensor, over: str = "all") -> Tensor:
+    """Mean Euclidean distance of squared-distance matrices (..., N, N).
+
+    Args:
+        over: "all" averages the N² entries, zero diagonal included (the authors' `d.mean()`); "pairs" averages
+            the N(N−1) off-diagonal pairs, which is larger by N/(N−1).
+    """
+    if over not in MEAN_DISTANCES:
+        raise ValueError(f"unknown mean_distance {over!r}; valid: {', '.join(MEAN_DISTANCES)}")
     n = d2.shape[-1]
-    return d2.clamp(min=0).sqrt().sum(dim=(-2, -1)) / (n * (n - 1))
+    return d2.clamp(min=0).sqrt().sum(dim=(-2, -1)) / (n * (n - MEAN_DISTANCES[over]))
 
 
-def alignment_grid(d2: Tensor, n_candidates: int = 100, sigma_min: float = 0.3, scale: float = 10.0) -> Tensor:
+def alignment_grid(d2: Tensor, n_candidates: int = 100, sigma_min: float = 0.3, scale: float = 10.0,
+                   mean: str = "all") -> Tensor:
     """The paper's candidate widths: linspace(σ_min, scale · mean distance, n_candidates) (PAPER.md §3).
 
     Args:
         d2: (..., N, N) squared distances; one grid per matrix.
+        mean: how the mean distance is taken (`mean_distance`).
 
     Returns:
         (..., n_candidates) widths; for constant activations every candidate is σ_min.
@@ -36,7 +48,7 @@ def alignment_grid(d2: Tensor, n_candidates: int = 100, sigma_min: float = 0.3, 
         raise ValueError(f"n_candidates must be ≥ 1, got {n_candidates}")
     if not (sigma_min > 0 and scale > 0):
         raise ValueError(f"sigma_min and scale must be > 0, got sigma_min={sigma_min}, scale={scale}")
-    upper = (scale * mean_distance(d2)).clamp(min=sigma_min)  # (...)
+    upper = (scale * mean_distance(d2, mean)).clamp(min=sigma_min)  # (...)
     steps = torch.linspace(0.0, 1.0, n_candidates, dtype=d2.dtype, device=d2.device)
     return sigma_min + (upper - sigma_min).unsqueeze(-1) * steps
 
@@ -151,7 +163,7 @@ def _best_candidates(d2: Tensor, K_y: Tensor, sigmas: Tensor) -> Tensor:
 
 
 def alignment_sigmas(
-    d2: Tensor, K_y: Tensor, n_candidates: int = 100, sigma_min: float = 0.3, scale: float = 10.0
+    d2: Tensor, K_y: Tensor, n_candidates: int = 100, sigma_min: float = 0.3, scale: float = 10.0, mean: str = "all"
 ) -> Tensor:
     """The width σ* on the paper's grid that maximizes kernel alignment with the label kernel (PAPER.md §3),
     for a stack of distance matrices at once (all layers of a network in one batched search).
@@ -166,20 +178,21 @@ def alignment_sigmas(
         n_candidates: grid size; the paper uses 300 for the first 20 steps, then 100.
         sigma_min: smallest candidate (0.3 in the paper).
         scale: the largest candidate is scale × mean pairwise distance (10 in the paper).
+        mean: how the mean distance is taken (`mean_distance`; the authors': "all").
 
     Returns:
         (...) widths, on d2's device.
     """
     _check_search(d2, K_y)
-    sigmas = alignment_grid(d2, n_candidates, sigma_min, scale)
+    sigmas = alignment_grid(d2, n_candidates, sigma_min, scale, mean)
     return sigmas.gather(-1, _best_candidates(d2, K_y, sigmas).unsqueeze(-1)).squeeze(-1)
 
 
 def alignment_sigma(
-    d2: Tensor, K_y: Tensor, n_candidates: int = 100, sigma_min: float = 0.3, scale: float = 10.0
+    d2: Tensor, K_y: Tensor, n_candidates: int = 100, sigma_min: float = 0.3, scale: float = 10.0, mean: str = "all"
 ) -> float:
     """`alignment_sigmas` for one (N, N) distance matrix, as a float."""
-    return float(alignment_sigmas(d2, K_y, n_candidates, sigma_min, scale))
+    return float(alignment_sigmas(d2, K_y, n_candidates, sigma_min, scale, mean))
 
 
 def knn_sigma(d2: Tensor, k: int = 10) -> float:
@@ -222,76 +235,94 @@ class KernelWidths:
     Args:
         rule: "alignment" (the paper's), "knn" or "silverman".
         beta: smoothing factor β in [0, 1); 0 disables smoothing.
-        n_candidates_early, n_candidates, early_steps: the alignment grid has n_candidates_early points for
-            a layer's first `early_steps` updates, then n_candidates (300, 100 and 20 in the paper).
-        sigma_min, scale: the alignment grid's bounds (see `alignment_grid`).
+        n_candidates_early, n_candidates, early_steps: the alignment grid has n_candidates_early points while the
+            training step is ≤ early_steps, then n_candidates (the authors: 300 and 100 while their iteration
+            counter, which starts at 0, is ≤ 20, i.e. steps 1–21). Updates without a step count as steps 1, 2, …
+        sigma_min, scale, mean_distance: the alignment grid (see `alignment_grid`).
         k: neighbour rank for "knn".
         gamma: scale for "silverman".
 
     Attributes:
         sigmas_: dict layer -> current smoothed width.
+        raw_: dict layer -> the rule's last width σ*_t before smoothing.
+        at_bound_: dict layer -> whether that σ*_t is the grid's first or last candidate (alignment rule).
         updates_: dict layer -> number of updates so far.
-        steps_: dict layer -> training step of the last update (when steps are given).
+        steps_: dict layer -> training step of the last update.
     """
 
     RULES = ("alignment", "knn", "silverman")
 
-    def __init__(self, rule="alignment", beta=0.9, n_candidates_early=300, n_candidates=100, early_steps=20,
-                 sigma_min=0.3, scale=10.0, k=10, gamma=1.0):
+    def __init__(self, rule="alignment", beta=0.9, n_candidates_early=300, n_candidates=100, early_steps=21,
+                 sigma_min=0.3, scale=10.0, k=10, gamma=1.0, mean_distance="all"):
         if rule not in self.RULES:
             raise ValueError(f"unknown width rule {rule!r}; valid rules: {', '.join(self.RULES)}")
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"beta must lie in [0, 1), got {beta}")
+        if mean_distance not in MEAN_DISTANCES:
+            raise ValueError(f"unknown mean_distance {mean_distance!r}; valid: {', '.join(MEAN_DISTANCES)}")
         self.rule, self.beta = rule, beta
         self.n_candidates_early, self.n_candidates, self.early_steps = n_candidates_early, n_candidates, early_steps
         self.sigma_min, self.scale, self.k, self.gamma = sigma_min, scale, k, gamma
+        self.mean_distance = mean_distance
         self.sigmas_: dict[str, float] = {}
+        self.raw_: dict[str, float] = {}
+        self.at_bound_: dict[str, bool] = {}
         self.updates_: dict[str, int] = {}
         self.steps_: dict[str, int] = {}
 
-    def _n_candidates(self, layer: str) -> int:
-        return self.n_candidates_early if self.updates_.get(layer, 0) < self.early_steps else self.n_candidates
+    def _step(self, layer: str, step: int | None) -> int:
+        return self.updates_.get(layer, 0) + 1 if step is None else step
+
+    def _n_candidates(self, layer: str, step: int | None = None) -> int:
+        return self.n_candidates_early if self._step(layer, step) <= self.early_steps else self.n_candidates
 
     def raw_sigmas(self, layers: list[str], d2: Tensor, K_y: Tensor | None = None,
-                   dims: list[int] | None = None) -> list[float]:
-        """The rule's widths σ*_t for this step, before smoothing, for layers with distances d2 (L, N, N)."""
+                   dims: list[int] | None = None, step: int | None = None) -> tuple[list[float], list[bool]]:
+        """The rule's widths σ*_t for this step, before smoothing, for layers with distances d2 (L, N, N), and
+        whether each lies at its grid's first or last candidate (always False for the other rules)."""
         if self.rule == "alignment":
             if K_y is None:
                 raise ValueError("the alignment rule needs the label Gram matrix K_y")
-            raw = [math.nan] * len(layers)
-            for n in {self._n_candidates(layer) for layer in layers}:  # one batched search per grid size
-                idx = [i for i, layer in enumerate(layers) if self._n_candidates(layer) == n]
-                found = alignment_sigmas(d2[idx], K_y, n, self.sigma_min, self.scale).tolist()
-                for i, sigma in zip(idx, found):
-                    raw[i] = sigma
-            return raw
+            _check_search(d2, K_y)
+            raw, at_bound = [math.nan] * len(layers), [False] * len(layers)
+            sizes = [self._n_candidates(layer, step) for layer in layers]
+            for n in set(sizes):  # one batched search per grid size
+                idx = [i for i, size in enumerate(sizes) if size == n]
+                grid = alignment_grid(d2[idx], n, self.sigma_min, self.scale, self.mean_distance)
+                best = _best_candidates(d2[idx], K_y, grid)
+                found = grid.gather(-1, best.unsqueeze(-1)).squeeze(-1).tolist()
+                edge = ((best == 0) | (best == n - 1)).tolist() if n > 1 else [True] * len(idx)
+                for i, sigma, bound in zip(idx, found, edge):
+                    raw[i], at_bound[i] = sigma, bound
+            return raw, at_bound
         if self.rule == "knn":
-            return [knn_sigma(d, self.k) for d in d2]
+            return [knn_sigma(d, self.k) for d in d2], [False] * len(layers)
         if dims is None:
             raise ValueError("the silverman rule needs the dimension of one sample (dim)")
-        return [silverman_sigma(d2.shape[-1], dim, self.gamma) for dim in dims]
+        return [silverman_sigma(d2.shape[-1], dim, self.gamma) for dim in dims], [False] * len(layers)
 
     def update_all(self, layers: list[str], d2: Tensor, K_y: Tensor | None = None,
                    dims: list[int] | None = None, step: int | None = None) -> list[float]:
         """Choose this step's widths for several layers at once (d2: (L, N, N)), smooth, store and return them."""
         out = []
-        for layer, raw in zip(layers, self.raw_sigmas(layers, d2, K_y, dims)):
+        for layer, raw, bound in zip(layers, *self.raw_sigmas(layers, d2, K_y, dims, step)):
             prev = self.sigmas_.get(layer)
             gap = 1 if step is None or layer not in self.steps_ else max(1, step - self.steps_[layer])
             beta = self.beta**gap
             sigma = raw if prev is None else beta * prev + (1.0 - beta) * raw
             if not math.isfinite(sigma) or sigma <= 0:
                 raise ValueError(f"layer {layer!r}: width rule {self.rule!r} gave σ = {sigma}")
-            self.sigmas_[layer] = sigma
+            self.sigmas_[layer], self.raw_[layer], self.at_bound_[layer] = sigma, raw, bound
             self.updates_[layer] = self.updates_.get(layer, 0) + 1
             if step is not None:
                 self.steps_[layer] = step
             out.append(sigma)
         return out
 
-    def raw_sigma(self, layer: str, d2: Tensor, K_y: Tensor | None = None, dim: int | None = None) -> float:
+    def raw_sigma(self, layer: str, d2: Tensor, K_y: Tensor | None = None, dim: int | None = None,
+                  step: int | None = None) -> float:
         """The rule's width σ*_t for one layer (d2: (N, N)), before smoothing."""
-        return self.raw_sigmas([layer], d2[None], K_y, None if dim is None else [dim])[0]
+        return self.raw_sigmas([layer], d2[None], K_y, None if dim is None else [dim], step)[0][0]
 
     def update(self, layer: str, d2: Tensor, K_y: Tensor | None = None, dim: int | None = None,
                step: int | None = None) -> float:

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -38,16 +40,20 @@ batch_size = 100
 seeds = [0, 1]
 n = 100
 n_test = 200
-alpha = 1.01
-sigma_x = 8.0
+protocol = "wickstrom2019"
+estimation = {}
 every = 2
 dense_until = 100
 splits = ["train", "test"]
 train_size = 10000
 test_size = 2000
+subset = "random"
+val_fraction = 0.1
 eval_every = 10
+test_every = None
 patience = [50, 100, 200]
 device = "auto"
+threads = None
 data_root = None
 results_from = ""
 output_dir = "results/02_cnn_mnist"
@@ -57,13 +63,14 @@ progress = True
 # %%
 import ipkit.plot as ipplot
 from ipkit.analysis import compression, dpi_fractions
-from ipkit.experiment import Experiment, check_results, load_results, run_experiment, save_results
+from ipkit.experiment import (Experiment, check_results, load_results, publish, run_experiment, save_results,
+                              staging)
 
 exp = Experiment(dataset=dataset, model="cnn", model_options={"variant": variant, "activation": activation},
-                 epochs=epochs, lr=lr, batch_size=batch_size, seeds=tuple(seeds), n=n, n_test=n_test, alpha=alpha,
-                 sigma_x=sigma_x, every=every, dense_until=dense_until, splits=tuple(splits), train_size=train_size,
-                 test_size=test_size, eval_every=eval_every, patience=tuple(patience), device=device,
-                 data_root=data_root, progress=progress)
+                 epochs=epochs, lr=lr, batch_size=batch_size, seeds=seeds, n=n, n_test=n_test, protocol=protocol, estimation=estimation,
+                 every=every, dense_until=dense_until, splits=splits, train_size=train_size, test_size=test_size,
+                 subset=subset, val_fraction=val_fraction, eval_every=eval_every, test_every=test_every,
+                 patience=patience, device=device, threads=threads, data_root=data_root, progress=progress)
 exp
 
 # %% [markdown]
@@ -73,7 +80,8 @@ exp
 
 # %%
 results = load_results(results_from) if results_from else run_experiment(exp)
-paths = save_results(results, output_dir, notebook="02_cnn_mnist")
+stage = staging(output_dir)  # written to output_dir only once the checks at the end pass
+paths = save_results(results, stage, notebook="02_cnn_mnist")
 results.summary
 
 # %% [markdown]
@@ -83,7 +91,7 @@ results.summary
 
 # %%
 fig = ipplot.information_plane_splits(results.ip, splits=splits, early_stopping=results.early_stopping)
-ipplot.save_figure(fig, f"{output_dir}/information_plane.png")
+ipplot.save_figure(fig, stage / "information_plane.png")
 
 # %% [markdown]
 # ## Fitting and compression
@@ -101,7 +109,7 @@ phases
 # %%
 dpi = dpi_fractions(results.ip)
 ax = ipplot.dpi_plot(results.ip, split=splits[0])
-ipplot.save_figure(ax.figure, f"{output_dir}/dpi.png")
+ipplot.save_figure(ax.figure, stage / "dpi.png")
 dpi[dpi.pair == "all"]
 
 # %% [markdown]
@@ -110,9 +118,9 @@ dpi[dpi.pair == "all"]
 
 # %%
 ax = ipplot.sigma_plot(results.ip, split=splits[0])
-ipplot.save_figure(ax.figure, f"{output_dir}/sigma.png")
+ipplot.save_figure(ax.figure, stage / "sigma.png")
 fig = ipplot.training_curves(results.log)
-ipplot.save_figure(fig, f"{output_dir}/training_curves.png")
+ipplot.save_figure(fig, stage / "training_curves.png")
 
 # %% [markdown]
 # ## Checks
@@ -121,4 +129,4 @@ ipplot.save_figure(fig, f"{output_dir}/training_curves.png")
 
 # %%
 check_results(results, accuracy_floor=accuracy_floor)
-print("all checks passed:", paths["ip"].parent)
+print("all checks passed:", publish(stage, output_dir))

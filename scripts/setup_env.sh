@@ -7,8 +7,17 @@ cd "$(dirname "$0")/.."
 if [[ -n "${CONDA_PREFIX:-}" && -x "${CONDA_PREFIX}/bin/python" ]]; then
     py="${CONDA_PREFIX}/bin/python"
 else
-    [[ -x .venv/bin/python ]] || python3 -m venv .venv >&2
     py=".venv/bin/python"
+    if [[ -e .venv || -L .venv ]]; then
+        # Never recreate an existing venv: that would silently swap its interpreter and packages.
+        if ! "$py" -c "" >/dev/null 2>&1; then
+            echo "error: .venv exists but its python ($py) cannot run (a moved or removed interpreter?)." >&2
+            echo "Delete it (rm -rf .venv) and run this script again, or activate a conda environment." >&2
+            exit 1
+        fi
+    else
+        python3 -m venv .venv >&2
+    fi
 fi
 if ! "$py" -c "import ipkit, papermill, jupytext, ipykernel, pytest" 2>/dev/null; then
     echo "Installing ipkit and its dependencies into $("$py" -c 'import sys; print(sys.prefix)') ..." >&2

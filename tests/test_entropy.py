@@ -1,5 +1,5 @@
-"""Tests of ipkit.entropy: matrix-based Rényi entropy, joint entropy and mutual information (PAPER.md §1).
-Properties, hand-computed 2×2 / 3×3 values, and agreement with a naive NumPy float64 implementation."""
+"""Tests of ipkit.entropy: matrix-based Rényi entropy, joint entropy and mutual information (docs/method.md §1).
+Properties, hand-computed 2×2 / 3×3 values, and agreement with the naive NumPy float64 references."""
 
 import math
 
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import reference as ref
 from ipkit import (
     alignment_sigma,
     gaussian_from_sq_dists,
@@ -37,32 +38,7 @@ def _gaussian_kernel(n, d, seed, width=1.0, dtype=torch.float64):
     return gaussian_from_sq_dists(d2, width * float(d2.sqrt().mean()))
 
 
-# ------------------------------------------------------------------------- naive NumPy float64 reference, from scratch
-
-
-def np_gaussian(x, sigma):
-    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-    d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=-1)  # explicit broadcasting, no Gram trick
-    return np.exp(-d2 / sigma**2)
-
-
-def np_entropy(K, alpha):
-    K = np.asarray(K, dtype=np.float64)
-    d = np.sqrt(np.diag(K))
-    A = K / (len(K) * np.outer(d, d))  # unit trace
-    lam = np.clip(np.linalg.eigvalsh(A), 0.0, None)
-    if alpha == 1.0:
-        lam = lam[lam > 0]
-        return float(-(lam * np.log2(lam)).sum())
-    return float(np.log2((lam**alpha).sum()) / (1.0 - alpha))
-
-
-def np_joint_entropy(*Ks, alpha):
-    return np_entropy(np.prod(np.stack(Ks), axis=0), alpha)
-
-
-def np_mutual_information(Ka, Kb, alpha):
-    return np_entropy(Ka, alpha) + np_entropy(Kb, alpha) - np_joint_entropy(Ka, Kb, alpha=alpha)
+# ------------------------------------------------------------------------------ naive NumPy float64 reference
 
 
 @pytest.mark.parametrize("alpha", [1.0, 1.01, 2.0, 0.5, 3.0])
@@ -74,7 +50,7 @@ def test_agrees_with_naive_numpy_implementation(alpha, seed):
     y = torch.randint(0, 3, (25,), generator=g)
     sx, st = 3.0, 1.5
     Kx, Kt, Ky = gaussian_gram(x, sx), gaussian_gram(t, st), label_gram(y, 3).double()
-    Kx_np, Kt_np, Ky_np = np_gaussian(x.numpy(), sx), np_gaussian(t.numpy(), st), Ky.numpy()
+    Kx_np, Kt_np, Ky_np = ref.gaussian_gram(x.numpy(), sx), ref.gaussian_gram(t.numpy(), st), Ky.numpy()
 
     np.testing.assert_allclose(Kx.numpy(), Kx_np, rtol=0, atol=1e-12)
     np.testing.assert_allclose(Kt.numpy(), Kt_np, rtol=0, atol=1e-12)
@@ -84,10 +60,10 @@ def test_agrees_with_naive_numpy_implementation(alpha, seed):
         mutual_information(Kx, Kt, alpha), mutual_information(Kt, Ky, alpha),
     ]
     want = [
-        np_entropy(Kx_np, alpha), np_entropy(Kt_np, alpha), np_entropy(Ky_np, alpha),
-        np_joint_entropy(Kx_np, Kt_np, alpha=alpha), np_joint_entropy(Kt_np, Ky_np, alpha=alpha),
-        np_joint_entropy(Kx_np, Kt_np, Ky_np, alpha=alpha),
-        np_mutual_information(Kx_np, Kt_np, alpha), np_mutual_information(Kt_np, Ky_np, alpha),
+        ref.renyi_entropy(Kx_np, alpha), ref.renyi_entropy(Kt_np, alpha), ref.renyi_entropy(Ky_np, alpha),
+        ref.joint_entropy(Kx_np, Kt_np, alpha=alpha), ref.joint_entropy(Kt_np, Ky_np, alpha=alpha),
+        ref.joint_entropy(Kx_np, Kt_np, Ky_np, alpha=alpha),
+        ref.mutual_information(Kx_np, Kt_np, alpha), ref.mutual_information(Kt_np, Ky_np, alpha),
     ]
     # K_Y has rank 3: its 22 zero eigenvalues come out of eigvalsh as ±1e-17 round-off, which λ^α with α < 1
     # lifts to ~1e-9 each, in both implementations alike. Quantities with S(Y) are only that well defined.
@@ -107,11 +83,13 @@ def test_two_by_two_hand_computed(c):
     K = torch.tensor([[1.0, c], [c, 1.0]], dtype=torch.float64)
     p, q = (1 + c) / 2, (1 - c) / 2
     shannon = -(p * math.log2(p) + q * math.log2(q))
-    collision = -math.log2(p**2 + q**2)  # α = 2: −log2 ‖A‖_F² = −log2((1 + c²)/2)
     alpha_101 = math.log2(p**1.01 + q**1.01) / (1 - 1.01)
     np.testing.assert_allclose(renyi_entropy(K, alpha=1.0).item(), shannon, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(renyi_entropy(K, alpha=2.0).item(), collision, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(collision, -math.log2((1 + c * c) / 2), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(renyi_entropy(K, alpha=2.0).item(), -math.log2(p**2 + q**2), rtol=0, atol=1e-12)
+    # the same from the entries, without eigenvalues: S_2 = −log2 ‖A‖_F² = −log2((1 + c²)/2)
+    np.testing.assert_allclose(renyi_entropy(K, alpha=2.0).item(), -math.log2((1 + c * c) / 2), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(renyi_entropy(K, alpha=3.0).item(), math.log2(p**3 + q**3) / (1 - 3),
+                               rtol=0, atol=1e-12)
     np.testing.assert_allclose(renyi_entropy(K, alpha=1.01).item(), alpha_101, rtol=0, atol=1e-12)
     np.testing.assert_allclose(renyi_entropy(K).item(), alpha_101, rtol=0, atol=1e-12)  # default α = 1.01
 
@@ -260,8 +238,7 @@ def test_alpha_two_fast_path_equals_eigenvalue_path():
     for seed in range(3):
         K = _gaussian_kernel(20, 3, seed, width=0.7)
         S2 = renyi_entropy(K, 2.0).item()
-        lam = np.linalg.eigvalsh(K.numpy() / 20)
-        np.testing.assert_allclose(S2, -np.log2((lam**2).sum()), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(S2, ref.renyi_entropy(K.numpy(), 2.0), rtol=0, atol=1e-12)
         for alpha in (2 - 1e-9, 2 + 1e-9):  # the eigenvalue path
             np.testing.assert_allclose(renyi_entropy(K, alpha).item(), S2, rtol=0, atol=1e-7)
 
@@ -300,7 +277,7 @@ def test_non_unit_diagonal_kernels_are_normalized():
     K_gauss = gaussian_gram(x, 2.0)
     D = torch.diag(torch.linspace(0.5, 3.0, 12, dtype=torch.float64))
     for alpha in (0.5, 1.0, 1.01, 2.0):
-        np.testing.assert_allclose(renyi_entropy(K_lin, alpha).item(), np_entropy(cosine.numpy(), alpha),
+        np.testing.assert_allclose(renyi_entropy(K_lin, alpha).item(), ref.renyi_entropy(cosine.numpy(), alpha),
                                    rtol=0, atol=1e-10)
         np.testing.assert_allclose(renyi_entropy(K_lin, alpha).item(), renyi_entropy(cosine, alpha).item(),
                                    rtol=0, atol=1e-10)
@@ -323,7 +300,7 @@ def test_small_eigendecompositions_run_on_one_thread_and_restore_the_count(monke
         K = _gaussian_kernel(n, 3, 0)
         S = renyi_entropy(K)
         assert seen == [1 if one_thread else 2] and torch.get_num_threads() == 2
-        np.testing.assert_allclose(S.item(), np_entropy(K.numpy(), 1.01), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(S.item(), ref.renyi_entropy(K.numpy(), 1.01), rtol=0, atol=1e-9)
         monkeypatch.setattr(torch.linalg, "eigvalsh", lambda A: 1 / 0)
         with pytest.raises(ZeroDivisionError):
             renyi_entropy(K)
@@ -355,19 +332,25 @@ def test_no_nan_for_valid_extreme_input(alpha):
                                atol=1e-9 if alpha >= 1 else 1e-7)
 
 
-# ------------------------------------------------------------------------------------------- saturation (PAPER.md §2)
+# ------------------------------------------------------------------------------------- saturation (docs/method.md §2)
 
 
 def test_multivariate_kernel_saturates_where_the_tensor_kernel_does_not():
-    # A 64-channel 8×8 activation of N = 100 samples from 10 classes (class means + noise).
+    # A 64-channel 8×8 activation of N = 100 samples from 10 classes (class means + noise), the channels on
+    # scales from 0.5 to 2.
     g = torch.Generator().manual_seed(0)
     n, c = 100, 64
     y = torch.arange(n) % 10
     means = torch.randn(10, c, 8, 8, generator=g, dtype=torch.float64)
-    act = means[y] + 0.5 * torch.randn(n, c, 8, 8, generator=g, dtype=torch.float64)
+    scales = torch.linspace(0.5, 2.0, c, dtype=torch.float64)[:, None, None]
+    act = scales * (means[y] + 0.5 * torch.randn(n, c, 8, 8, generator=g, dtype=torch.float64))
     K_y = label_gram(y, 10).double()
 
-    K_multi = multivariate_gram(act, [silverman_sigma(n, 8 * 8)] * c)  # Yu et al.: one Silverman width per channel
+    # Yu et al.: each channel its own Silverman-type width, scaled by that channel's spread (so the widths differ)
+    spread = act.flatten(2).var(dim=0).mean(dim=-1).sqrt()  # (C,)
+    sigmas = spread * silverman_sigma(n, 8 * 8)
+    assert sigmas.max() > 3 * sigmas.min()
+    K_multi = multivariate_gram(act, sigmas)
     d2 = pairwise_sq_dists(act)
     K_tensor = gaussian_from_sq_dists(d2, alignment_sigma(d2, K_y, n_candidates=300))
 
@@ -395,7 +378,7 @@ def test_label_entropy_hand_computed_and_equal_to_the_label_kernels_entropy(alph
     hand = -(p * np.log2(p)).sum() if alpha == 1.0 else np.log2((p**alpha).sum()) / (1 - alpha)
     assert label_entropy(torch.tensor([2, 0, 0, 0]), alpha).item() == pytest.approx(hand, abs=1e-6)
     y = _labels([7, 0, 3, 12, 1, 9], seed=1)  # unequal classes, one absent
-    np.testing.assert_allclose(label_entropy(y, alpha).item(), np_entropy(label_gram(y, 6).numpy(), alpha),
+    np.testing.assert_allclose(label_entropy(y, alpha).item(), ref.renyi_entropy(ref.label_gram(y.numpy()), alpha),
                                rtol=0, atol=1e-6)
 
 
@@ -408,11 +391,11 @@ def test_joint_entropy_with_labels_equals_naive_joint_entropy(alpha, counts):
     n = len(y)
     x = _randn(3, n, 4, seed=n)
     K = torch.stack([gaussian_gram(xi, 2.0) for xi in x])  # a stack, as for several layers
-    K_y = label_gram(y, len(counts)).numpy()
+    K_y = ref.label_gram(y.numpy())
     S = joint_entropy_with_labels(K, y, alpha)
     assert S.shape == (3,) and S.dtype == torch.float64
     for i in range(3):
-        np.testing.assert_allclose(S[i].item(), np_joint_entropy(K[i].numpy(), K_y, alpha=alpha), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(S[i].item(), ref.joint_entropy(K[i].numpy(), K_y, alpha=alpha), rtol=0, atol=1e-9)
 
 
 def test_joint_entropy_with_labels_normalizes_a_non_unit_diagonal():
@@ -421,7 +404,8 @@ def test_joint_entropy_with_labels_normalizes_a_non_unit_diagonal():
     scale = torch.linspace(0.5, 2.0, 12, dtype=torch.float64)
     K_scaled = K * scale[:, None] * scale[None, :]
     np.testing.assert_allclose(joint_entropy_with_labels(K_scaled, y).item(),
-                               np_joint_entropy(K_scaled.numpy(), label_gram(y, 3).numpy(), alpha=1.01), atol=1e-9)
+                               ref.joint_entropy(K_scaled.numpy(), ref.label_gram(y.numpy()), alpha=1.01),
+                               rtol=0, atol=1e-9)
 
 
 # ---------------------------------------------------------------------------------------------------------- bad input

@@ -1,5 +1,5 @@
-"""Tests of ipkit.widths: the kernel-alignment width search (PAPER.md §3), its smoothing over steps, and the
-k-NN and Silverman alternatives. Checked against naive NumPy float64 loops written here."""
+"""Tests of ipkit.widths: the kernel-alignment width search (docs/method.md §3), its smoothing over steps, and the
+k-NN and Silverman alternatives. Checked against the naive NumPy float64 loops of tests/reference.py."""
 
 import math
 
@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-import ipkit.widths
+import reference as ref
 from ipkit import (
     KernelWidths,
     alignment_grid,
     alignment_scores,
     alignment_sigma,
+    alignment_sigmas,
     gaussian_from_sq_dists,
     kernel_alignment,
     knn_sigma,
@@ -32,52 +33,40 @@ def _layer(n=40, d=6, seed=0, classes=4, spread=1.0):
     return pairwise_sq_dists(x), label_gram(y, classes).double()
 
 
-# Naive NumPy float64 reference.
-def np_mean_distance(d2):
-    n = len(d2)
-    off = ~np.eye(n, dtype=bool)
-    return np.sqrt(d2[off]).mean()  # over the N(N−1) off-diagonal pairs
-
-
-def np_alignment_search(d2, Ky, n):
-    sigmas = np.linspace(0.3, 10 * np_mean_distance(d2), n)
-    scores = []
-    for s in sigmas:
-        K = np.exp(-d2 / s**2)
-        scores.append((K * Ky).sum() / (np.linalg.norm(K) * np.linalg.norm(Ky)))
-    scores = np.array(scores)
-    return sigmas, scores, sigmas[np.argmax(scores)]
-
-
-def np_knn_sigma(d2, k):
-    return np.sort(np.sqrt(d2), axis=1)[:, k].mean()  # column 0 is each sample itself
-
-
 # ------------------------------------------------------------------------------------------------ alignment search
 
 
-def test_mean_distance_is_over_off_diagonal_pairs():
+@pytest.mark.parametrize("over", ["all", "pairs"])
+def test_mean_distance_matches_naive(over):
     d2, _ = _layer(seed=1)
-    np.testing.assert_allclose(mean_distance(d2).item(), np_mean_distance(d2.numpy()), rtol=1e-13, atol=0)
-    # hand-computed: three points on a line at 0, 3, 4 -> distances 3, 4, 1, mean 8/3
+    np.testing.assert_allclose(mean_distance(d2, over).item(), ref.mean_distance(d2.numpy(), over),
+                               rtol=1e-13, atol=0)
+
+
+def test_mean_distance_hand_computed():
+    # three points on a line at 0, 3, 4: pair distances 3, 4, 1, each twice in the 3 × 3 matrix, which sum to 16
     d2 = pairwise_sq_dists(torch.tensor([[0.0], [3.0], [4.0]], dtype=torch.float64))
-    np.testing.assert_allclose(mean_distance(d2).item(), 8 / 3, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(mean_distance(d2).item(), 16 / 9, rtol=1e-15, atol=0)  # the default: all N² entries
+    np.testing.assert_allclose(mean_distance(d2, "all").item(), 16 / 9, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(mean_distance(d2, "pairs").item(), 8 / 3, rtol=1e-15, atol=0)
 
 
 @pytest.mark.parametrize("n", [1, 100, 300])
 def test_alignment_grid_is_the_papers_linspace(n):
     d2, _ = _layer(seed=2)
     grid = alignment_grid(d2, n)
-    ref = np.linspace(0.3, 10 * np_mean_distance(d2.numpy()), n)
     assert grid.shape == (n,)
-    np.testing.assert_allclose(grid.numpy(), ref, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(grid.numpy(), ref.alignment_search(d2.numpy(), d2.numpy(), n)[0], rtol=1e-13, atol=0)
+    pairs = alignment_grid(d2, n, mean="pairs")
+    np.testing.assert_allclose(pairs.numpy(), np.linspace(0.3, 10 * ref.mean_distance(d2.numpy(), "pairs"), n),
+                               rtol=1e-13, atol=0)
 
 
 @pytest.mark.parametrize("n", [100, 300])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_alignment_search_matches_naive_loop(n, seed):
     d2, Ky = _layer(seed=seed, spread=0.5 + seed)
-    sigmas, scores, best = np_alignment_search(d2.numpy(), Ky.numpy(), n)
+    sigmas, scores, best = ref.alignment_search(d2.numpy(), Ky.numpy(), n)
     got_scores = alignment_scores(d2, Ky, alignment_grid(d2, n))
     np.testing.assert_allclose(got_scores.numpy(), scores, rtol=1e-12, atol=0)
     np.testing.assert_allclose(alignment_sigma(d2, Ky, n), best, rtol=1e-13, atol=0)
@@ -86,7 +75,7 @@ def test_alignment_search_matches_naive_loop(n, seed):
 
 def test_alignment_sigma_float32_distances():
     d2, Ky = _layer(seed=3)
-    _, _, best = np_alignment_search(d2.numpy(), Ky.numpy(), 300)
+    _, _, best = ref.alignment_search(d2.numpy(), Ky.numpy(), 300)
     np.testing.assert_allclose(alignment_sigma(d2.float(), Ky.float(), 300), best, rtol=1e-5, atol=0)
 
 
