@@ -21,6 +21,7 @@ from ipkit.hooks import capture, resolve_layers
 from ipkit.kernels import _sq_dists, channel_sq_dists, pairwise_sq_dists
 from ipkit.plane import information_plane
 from ipkit.protocol import Estimation, estimation
+from ipkit.train import model_device
 from ipkit.widths import KernelWidths, silverman_channel_sigmas
 
 COLUMNS = ["run", "seed", "split", "epoch", "step", "layer", "layer_index", "H_T", "I_XT", "I_TY", "sigma_T",
@@ -147,6 +148,8 @@ class InformationPlaneTracker:
         layers = [reduced[name] for name in self.layers_]
         d2 = torch.stack([layer.d2 for layer in layers])  # (L, N, N)
         _check_finite(d2, self.layers_)
+        if e.estimator in BASELINES:  # no kernels, no widths
+            return self._baseline_rows(layers, x, y, step=step, epoch=epoch, split=split)
         K_y = (y[:, None] == y[None, :]).to(d2.dtype)
         d2_x = pairwise_sq_dists(x)
         if isinstance(e.sigma_x, str):
@@ -154,8 +157,6 @@ class InformationPlaneTracker:
                                                                        dim=x[0].numel(), step=step)
         else:
             sigma_x = float(e.sigma_x)
-        if e.estimator in BASELINES:
-            return self._baseline_rows(layers, x, y, step=step, epoch=epoch, split=split)
         sigmas = [layer.sigma for layer in layers]
         free = [i for i, sigma in enumerate(sigmas) if sigma is None]
         widths = self._widths(split, e.width_rule)
@@ -169,14 +170,19 @@ class InformationPlaneTracker:
         for i, (name, layer) in enumerate(zip(self.layers_, layers)):
             flags = self._flags(name, i, out, n, widths if i in free else None, split, step)
             sigma = sigmas[i] if layer.reported_sigma is None else layer.reported_sigma
-            new.append(dict(run=self.run, seed=self.seed, split=split, epoch=epoch, step=step, layer=name,
-                            layer_index=i, H_T=float(out["H_T"][i]), I_XT=float(out["I_XT"][i]),
-                            I_TY=float(out["I_TY"][i]), sigma_T=float(sigma), H_X=float(out["H_X"]),
-                            H_Y=float(out["H_Y"]), sigma_X=sigma_x, alpha=e.alpha, n=n, estimator=e.estimator,
-                            width_rule=layer.rule or e.width_rule, protocol=e.protocol, overrides=e.describe_overrides(),
-                            flags=";".join(flags)))
+            new.append(self._row(split, epoch, step, i, flags, H_T=float(out["H_T"][i]), I_XT=float(out["I_XT"][i]),
+                                 I_TY=float(out["I_TY"][i]), sigma_T=float(sigma), H_X=float(out["H_X"]),
+                                 H_Y=float(out["H_Y"]), sigma_X=sigma_x, alpha=e.alpha, n=n,
+                                 width_rule=layer.rule or e.width_rule))
         self.rows_.extend(new)
         return new
+
+    def _row(self, split: str, epoch: int, step: int, i: int, flags: list[str], **values) -> dict:
+        """One row of layer i: the measurement's keys, `values` (estimates, widths) and the settings behind them."""
+        e = self.estimation_
+        return dict(run=self.run, seed=self.seed, split=split, epoch=epoch, step=step, layer=self.layers_[i],
+                    layer_index=i, **values, estimator=e.estimator, protocol=e.protocol,
+                    overrides=e.describe_overrides(), flags=";".join(flags))
 
     def _baseline_rows(self, layers: list, x: Tensor, y: Tensor, *, step: int, epoch: int, split: str) -> list[dict]:
         """Rows of a baseline estimator (`ipkit.baselines`), in the same schema. Binning: H(X) = log2 N (distinct
@@ -195,10 +201,8 @@ class InformationPlaneTracker:
         new = []
         for i, (name, (h_t, i_xt, i_ty)) in enumerate(zip(self.layers_, found)):
             flags = self._flags(name, i, out, n, None, split, step)
-            new.append(dict(run=self.run, seed=self.seed, split=split, epoch=epoch, step=step, layer=name,
-                            layer_index=i, H_T=h_t, I_XT=i_xt, I_TY=i_ty, sigma_T=sigma, H_X=h_x, H_Y=h_y,
-                            sigma_X=math.nan, alpha=1.0, n=n, estimator=e.estimator, width_rule="none",
-                            protocol=e.protocol, overrides=e.describe_overrides(), flags=";".join(flags)))
+            new.append(self._row(split, epoch, step, i, flags, H_T=h_t, I_XT=i_xt, I_TY=i_ty, sigma_T=sigma,
+                                 H_X=h_x, H_Y=h_y, sigma_X=math.nan, alpha=1.0, n=n, width_rule="none"))
         self.rows_.extend(new)
         return new
 
@@ -247,7 +251,7 @@ def prepare_batch(model: nn.Module, x, y, num_classes: int) -> tuple[Tensor, Ten
         x = torch.from_numpy(x).to(torch.get_default_dtype())
     y = torch.as_tensor(y)
     check_labels(y, num_classes, n=len(x))
-    device = _device_of(model)
+    device = model_device(model)
     return x.to(device), y.to(device)
 
 
@@ -267,13 +271,6 @@ def _layer_names(model: nn.Module, layers) -> list[str]:
         raise ValueError(f"layers lists {twice} more than once; list each layer once")
     resolve_layers(model, layers)
     return layers
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    """The model's device: that of its first parameter or buffer; the CPU for a model with neither."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def _multivariate_sq_dists(out: Tensor, gamma: float) -> tuple[Tensor, Tensor]:

@@ -104,9 +104,11 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
+def model_device(model: nn.Module) -> torch.device:
+    """The model's device: that of its first parameter or buffer; the CPU for a model with neither."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
 
 def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> tuple[float, float]:
@@ -120,7 +122,7 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> 
     Returns:
         (loss, accuracy) as floats.
     """
-    device = _model_device(model)
+    device = model_device(model)
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -197,7 +199,7 @@ def train(
     Raises:
         TrainingDiverged: the loss became NaN or Inf; no step is taken with it, and `.log` holds the rows so far.
     """
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = torch.device(device) if device is not None else model_device(model)
     model.to(device)
     validate = x_val is not None and y_val is not None
     steps_per_epoch = math.ceil(len(y) / batch_size)
