@@ -1,4 +1,9 @@
-"""Input validation shared by the estimator: every bad input raises a ValueError that names the argument."""
+"""Input validation shared by the estimator: every bad input raises a ValueError that names the argument.
+
+The public functions check their arguments here, where data enters; the pipeline behind them
+(`ipkit.InformationPlaneTracker.measure` → `ipkit.plane._information_plane` → the private cores of kernels, widths
+and entropy) is handed checked data and does not check it again.
+"""
 
 import math
 
@@ -135,6 +140,26 @@ def check_labels(y: Tensor, num_classes: int | None = None, n: int | None = None
     if lo < 0 or (num_classes is not None and hi >= num_classes):
         bounds = f"[0, {num_classes})" if num_classes is not None else "[0, ∞)"
         raise ValueError(f"labels must lie in {bounds}, got values from {lo} to {hi}")
+
+
+def check_sq_dists(d2: Tensor, name: str = "d2", dim: int | None = None) -> None:
+    """Check squared distances: a tensor (..., N, N) (exactly `dim` dimensions if given), N ≥ 2, finite, ≥ 0.
+
+    Raises:
+        ValueError: not a tensor, the wrong shape, NaN or Inf (with how many), or a negative entry.
+    """
+    if not isinstance(d2, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(d2).__name__}")
+    if d2.dim() < 2 or d2.shape[-1] != d2.shape[-2] or (dim is not None and d2.dim() != dim):
+        want = "(N, N)" if dim == 2 else "(L, N, N)" if dim == 3 else "(..., N, N)"
+        raise ValueError(f"{name} must be {want} squared distances, got shape {tuple(d2.shape)}")
+    if d2.shape[-1] < 2:
+        raise ValueError(f"{name} needs at least 2 samples, got shape {tuple(d2.shape)}")
+    check_finite(d2, name)
+    low = float(d2.amin()) if d2.numel() else 0.0
+    if low < 0:
+        raise ValueError(f"{name} must hold squared distances ≥ 0, got {low:.3g}; clamp round-off with "
+                         f"{name}.clamp(min=0)")
 
 
 def check_same_size(*Ks: Tensor, names=None) -> None:

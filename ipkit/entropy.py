@@ -47,6 +47,13 @@ def normalize_gram(K: Tensor) -> Tensor:
     return _normalize(K, *check_gram(K))
 
 
+def _diagonal_range(K: Tensor) -> tuple[float, float]:
+    """The smallest and the largest diagonal entry of K (..., N, N) (`_normalize` divides by N alone when both
+    are 1)."""
+    lo, hi = torch.aminmax(K.diagonal(dim1=-2, dim2=-1))
+    return float(lo), float(hi)
+
+
 def _normalize(K: Tensor, diag_min: float, diag_max: float) -> Tensor:
     """`normalize_gram` of a checked K whose diagonal lies in [diag_min, diag_max]."""
     if diag_min == diag_max == 1.0:
@@ -188,12 +195,18 @@ def _lanczos_method(A: Tensor, alpha: float, work_dtype: torch.dtype, lanczos: d
 
 
 METHODS = {"exact": _exact_method, "lanczos": _lanczos_method}  # renyi_entropy(method=...)
+_LANCZOS = {"num_probes": 100, "num_steps": 20, "seed": 0}  # renyi_entropy's defaults
+
+
+def _check_method(method: str) -> None:
+    """Raise unless `method` names one of `METHODS`, listing them."""
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid names: {sorted(METHODS)}")
 
 
 def _check_lanczos(method: str, num_probes: int, num_steps: int, seed: int) -> dict:
     """Check the method's name and the Lanczos options; returns the options as keyword arguments."""
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid names: {sorted(METHODS)}")
+    _check_method(method)
     for name, value, low in (("num_probes", num_probes, 2), ("num_steps", num_steps, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}")
@@ -250,8 +263,14 @@ def renyi_entropy(
     """
     alpha = check_alpha(alpha)
     lanczos = _check_lanczos(method, num_probes, num_steps, seed)
+    check_gram(K)
+    return _renyi_entropy(K, alpha, method, lanczos)
+
+
+def _renyi_entropy(K: Tensor, alpha: float, method: str = "exact", lanczos: dict = _LANCZOS) -> Tensor:
+    """`renyi_entropy` of checked arguments (`lanczos`: its Lanczos options as keyword arguments)."""
     # Normalize in float64 too: a float32 trace off by 1e-8 is amplified by 1/(α − 1) near α = 1.
-    A = _normalize(K.to(torch.float64), *check_gram(K))
+    A = _normalize(K.to(torch.float64), *_diagonal_range(K))
     work_dtype = torch.float64 if K.dtype == torch.float64 else torch.float32
     return METHODS[method](A, alpha, work_dtype, lanczos).to(_result_dtype(K))
 
@@ -270,13 +289,15 @@ def joint_entropy(*Ks: Tensor, alpha: float = 1.01, method: str = "exact", **lan
     """
     if not Ks:
         raise ValueError("joint_entropy needs at least one Gram matrix")
+    alpha = check_alpha(alpha)
+    options = _check_lanczos(method, **{**_LANCZOS, **lanczos})
     for i, K in enumerate(Ks):
         check_gram(K, f"Ks[{i}]")
     check_same_size(*Ks)
     H = Ks[0]
     for K in Ks[1:]:
         H = H * K.to(H.dtype)
-    return renyi_entropy(H, alpha, method, **lanczos)
+    return _renyi_entropy(H, alpha, method, options)
 
 
 def mutual_information(Kx: Tensor, Ky: Tensor, alpha: float = 1.01, method: str = "exact", **lanczos) -> Tensor:
@@ -296,11 +317,12 @@ def mutual_information(Kx: Tensor, Ky: Tensor, alpha: float = 1.01, method: str 
         (...) mutual information in bits.
     """
     alpha = check_alpha(alpha)
+    options = _check_lanczos(method, **{**_LANCZOS, **lanczos})
     check_gram(Kx, "Kx")
     check_gram(Ky, "Ky")
     check_same_size(Kx, Ky, names=("Kx", "Ky"))
     Kx, Ky = torch.broadcast_tensors(Kx, Ky.to(Kx.dtype))
-    S = renyi_entropy(torch.stack([Kx, Ky, Kx * Ky]), alpha, method, **lanczos)
+    S = _renyi_entropy(torch.stack([Kx, Ky, Kx * Ky]), alpha, method, options)
     return S[0] + S[1] - S[2]
 
 
@@ -320,6 +342,11 @@ def label_entropy(y: Tensor, alpha: float = 1.01) -> Tensor:
     """
     alpha = check_alpha(alpha)
     check_labels(y)
+    return _label_entropy(y, alpha)
+
+
+def _label_entropy(y: Tensor, alpha: float) -> Tensor:
+    """`label_entropy` of checked arguments."""
     counts = torch.bincount(y).to(torch.float64)
     return _entropy_of_spectrum(counts[counts > 0], alpha).to(torch.get_default_dtype())
 
@@ -356,9 +383,14 @@ def joint_entropy_with_labels(K: Tensor, y: Tensor, alpha: float = 1.01) -> Tens
         (...) joint entropies in bits, in K's floating dtype.
     """
     alpha = check_alpha(alpha)
-    diag_range = check_gram(K, "K")
+    check_gram(K, "K")
     check_labels(y, n=K.shape[-1])
-    A = _normalize(K.to(torch.float64), *diag_range)  # A ∘ K_Y keeps A's diagonal, so its trace stays 1
+    return _joint_entropy_with_labels(K, y, alpha)
+
+
+def _joint_entropy_with_labels(K: Tensor, y: Tensor, alpha: float) -> Tensor:
+    """`joint_entropy_with_labels` of checked arguments."""
+    A = _normalize(K.to(torch.float64), *_diagonal_range(K))  # A ∘ K_Y keeps A's diagonal, so its trace stays 1
     blocks = _class_blocks(A, y)
     if blocks is None:
         S = _entropy_of_normalized(A * (y[:, None] == y[None, :]).to(A), alpha)

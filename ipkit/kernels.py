@@ -89,16 +89,23 @@ def gaussian_from_sq_dists(d2: Tensor, sigma) -> Tensor:
     """
     if not d2.is_floating_point():
         d2 = d2.to(torch.get_default_dtype())
-    finfo = torch.finfo(d2.dtype)
-    # The exponent is D times −1/σ², a factor taken in double precision and kept within d2's range: σ² of a valid,
-    # tiny width underflows and −1/σ² can overflow d2's dtype, and either would make the zero diagonal NaN.
-    # A number and a tensor get the same factor, hence the same kernel to the last bit.
     if isinstance(sigma, (int, float)):  # a number: no tensor operations
-        s = max(check_width(sigma), finfo.tiny)
-        return torch.mul(d2, max(-1.0 / s / s, -finfo.max)).exp_()
+        return _gaussian_from_sq_dists(d2, check_width(sigma))
+    finfo = torch.finfo(d2.dtype)
+    # As in `_gaussian_from_sq_dists`, per width: a number and a tensor get the same factor, hence the same kernel
+    # to the last bit.
     s = check_sigma(sigma).to(device=d2.device, dtype=torch.float64).clamp(min=finfo.tiny)
     factor = (-1.0 / s / s).clamp(min=-finfo.max).to(d2.dtype)
     return torch.mul(d2, factor.reshape(factor.shape + (1,) * d2.dim())).exp_()
+
+
+def _gaussian_from_sq_dists(d2: Tensor, sigma: float) -> Tensor:
+    """`gaussian_from_sq_dists` of floating squared distances d2 (..., N, N) and a width σ > 0 already checked."""
+    finfo = torch.finfo(d2.dtype)
+    # The exponent is D times −1/σ², a factor taken in double precision and kept within d2's range: σ² of a valid,
+    # tiny width underflows and −1/σ² can overflow d2's dtype, and either would make the zero diagonal NaN.
+    s = max(sigma, finfo.tiny)
+    return torch.mul(d2, max(-1.0 / s / s, -finfo.max)).exp_()
 
 
 def gaussian_gram(x: Tensor, sigma) -> Tensor:
@@ -128,8 +135,12 @@ def channel_sq_dists(x: Tensor) -> Tensor:
     if not isinstance(x, Tensor) or x.dim() < 2:
         raise ValueError(f"x must be (N, C, ...) with a channel axis, got shape {tuple(getattr(x, 'shape', ()))}")
     flat = flatten_samples(x, "x")
-    n, c = x.shape[:2]
-    return check_distances(_sq_dists(flat.reshape(n, c, -1).transpose(0, 1)), flat, "x")  # (C, N, N)
+    return check_distances(_channel_sq_dists(flat.reshape(*x.shape[:2], -1)), flat, "x")
+
+
+def _channel_sq_dists(x: Tensor) -> Tensor:
+    """`channel_sq_dists` of floating activations x (N, C, ...) with N ≥ 2, unchecked: (C, N, N)."""
+    return _sq_dists(x.flatten(2).transpose(0, 1))
 
 
 def multivariate_gram(x: Tensor, sigmas) -> Tensor:

@@ -3,6 +3,10 @@
 The model is run once per measurement with forward hooks; each layer's output is turned into a squared
 distance matrix as soon as it is produced, and `ipkit.plane.information_plane` computes all layers' entropies
 in batched calls. The tracker keeps what lives across measurements: the widths smoothed over steps and the rows.
+
+Inputs are checked once, where they enter (`prepare_batch`: the labels and the batch size; `estimate`: the
+distances of the layers and of the input, finite); from there the tracker calls the unchecked cores of
+`ipkit.plane`, `ipkit.widths` and `ipkit.entropy`.
 """
 
 import math
@@ -15,14 +19,14 @@ import torch
 from torch import Tensor, nn
 
 from ipkit.baselines import binning_information, kde_information
-from ipkit.checks import all_finite, check_labels
-from ipkit.entropy import label_entropy
+from ipkit.checks import all_finite, check_distances, check_labels
+from ipkit.entropy import _label_entropy
 from ipkit.hooks import capture, resolve_layers
-from ipkit.kernels import _sq_dists, channel_sq_dists, pairwise_sq_dists
-from ipkit.plane import information_plane
+from ipkit.kernels import _channel_sq_dists, _sq_dists
+from ipkit.plane import _information_plane
 from ipkit.protocol import Estimation, estimation
 from ipkit.train import model_device
-from ipkit.widths import KernelWidths, silverman_channel_sigmas
+from ipkit.widths import KernelWidths, _silverman_channel_sigmas
 
 COLUMNS = ["run", "seed", "split", "epoch", "step", "layer", "layer_index", "H_T", "I_XT", "I_TY", "sigma_T",
            "H_X", "H_Y", "sigma_X", "alpha", "n", "estimator", "width_rule", "protocol", "overrides", "flags"]
@@ -143,7 +147,11 @@ class InformationPlaneTracker:
             return self.estimate(reduced, x, y, step=step, epoch=epoch, split=split)
 
     def estimate(self, reduced: dict, x: Tensor, y: Tensor, *, step: int, epoch: int, split: str) -> list[dict]:
-        """Widths of all layers from their distances, then `information_plane`; appends and returns the rows."""
+        """Widths of all layers from their distances, then `information_plane`; appends and returns the rows.
+
+        `reduced` holds `reduce_output` of every layer, and (x, y) come from `prepare_batch`: the labels are
+        checked there; the distances are checked here, once for all layers.
+        """
         e = self.estimation_
         layers = [reduced[name] for name in self.layers_]
         d2 = torch.stack([layer.d2 for layer in layers])  # (L, N, N)
@@ -151,21 +159,23 @@ class InformationPlaneTracker:
         if e.estimator in BASELINES:  # no kernels, no widths
             return self._baseline_rows(layers, x, y, step=step, epoch=epoch, split=split)
         K_y = (y[:, None] == y[None, :]).to(d2.dtype)
-        d2_x = pairwise_sq_dists(x)
+        flat_x = x.reshape(x.shape[0], -1)
+        flat_x = flat_x if flat_x.is_floating_point() else flat_x.to(torch.get_default_dtype())  # (N, D)
+        d2_x = check_distances(_sq_dists(flat_x), flat_x, "x")
         if isinstance(e.sigma_x, str):
-            sigma_x = self._widths(("input", split), e.sigma_x).update("input", d2_x, K_y.to(d2_x.dtype),
-                                                                       dim=x[0].numel(), step=step)
+            sigma_x = self._widths(("input", split), e.sigma_x)._update_all(
+                ["input"], d2_x[None], K_y.to(d2_x.dtype), [x[0].numel()], step)[0]
         else:
             sigma_x = float(e.sigma_x)
         sigmas = [layer.sigma for layer in layers]
         free = [i for i, sigma in enumerate(sigmas) if sigma is None]
         widths = self._widths(split, e.width_rule)
         if free:  # one batched width search for all layers
-            found = widths.update_all([self.layers_[i] for i in free], d2[free], K_y,
-                                      dims=[layers[i].dim for i in free], step=step)
+            found = widths._update_all([self.layers_[i] for i in free], d2[free], K_y,
+                                       [layers[i].dim for i in free], step)
             for i, sigma in zip(free, found):
                 sigmas[i] = sigma
-        out = information_plane(d2, d2_x, y, sigmas, sigma_x, e.alpha, e.entropy_method)
+        out = _information_plane(d2, d2_x, y, sigmas, sigma_x, e.alpha, e.entropy_method)
         n, new = x.shape[0], []
         for i, (name, layer) in enumerate(zip(self.layers_, layers)):
             flags = self._flags(name, i, out, n, widths if i in free else None, split, step)
@@ -196,7 +206,7 @@ class InformationPlaneTracker:
             found = [kde_information(layer.t, y, e.noise_variance) for layer in layers]
             found = [(i_xt, i_xt, i_ty) for _, i_xt, i_ty in found]
             sigma, h_x = math.sqrt(e.noise_variance), math.nan
-        h_y = float(label_entropy(y, 1.0))
+        h_y = float(_label_entropy(y, 1.0))
         out = dict(H_T=torch.tensor([f[0] for f in found]), H_X=torch.tensor(math.nan))
         new = []
         for i, (name, (h_t, i_xt, i_ty)) in enumerate(zip(self.layers_, found)):
@@ -280,8 +290,9 @@ def _multivariate_sq_dists(out: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
     Each channel has its own Silverman-type width (`silverman_channel_sigmas`), so the widths differ by channel
     (docs/method.md §2).
     """
-    d2_c = channel_sq_dists(out)  # (C, N, N)
-    sigma_c = silverman_channel_sigmas(out, gamma).to(d2_c.dtype)
+    flat = out.flatten(2).to(torch.promote_types(out.dtype, torch.float32))  # (N, C, H·W)
+    d2_c = _channel_sq_dists(flat)  # (C, N, N); non-finite activations are caught in `estimate`
+    sigma_c = _silverman_channel_sigmas(flat, gamma).to(d2_c.dtype)
     return (d2_c / sigma_c[:, None, None] / sigma_c[:, None, None]).sum(dim=0), sigma_c
 
 

@@ -203,6 +203,11 @@ def knn_sigma(d2: Tensor, k: int = 10) -> float:
         k: neighbour rank, 1 ≤ k ≤ N − 1 (each sample itself is rank 0).
     """
     check_finite(d2, "d2")
+    return _knn_sigma(d2, k)
+
+
+def _knn_sigma(d2: Tensor, k: int) -> float:
+    """`knn_sigma` of finite squared distances d2 (N, N); the rank k is checked against N here."""
     n = d2.shape[-1]
     if not 1 <= k <= n - 1:
         raise ValueError(f"k must lie in [1, N−1] = [1, {n - 1}], got {k}")
@@ -241,6 +246,12 @@ def silverman_channel_sigmas(x: Tensor, gamma: float = 1.0) -> Tensor:
         raise ValueError(f"x must be (N, C, H, ...) with N ≥ 2, got shape {tuple(getattr(x, 'shape', ()))}")
     x = x.flatten(2).to(torch.promote_types(x.dtype, torch.float32))  # (N, C, d)
     check_finite(x, "x")
+    return _silverman_channel_sigmas(x, gamma)
+
+
+def _silverman_channel_sigmas(x: Tensor, gamma: float) -> Tensor:
+    """`silverman_channel_sigmas` of activations x (N, C, d), N ≥ 2, in float32 or wider, unchecked; non-finite
+    activations give non-finite widths."""
     spread = x.var(dim=0).mean(dim=-1).sqrt()  # (C,)
     return gamma * spread.clamp(min=torch.finfo(x.dtype).tiny) * silverman_sigma(x.shape[0], x.shape[-1], 1.0)
 
@@ -298,14 +309,28 @@ class KernelWidths:
     def _n_candidates(self, layer: str, step: int | None = None) -> int:
         return self.n_candidates_early if self._step(layer, step) <= self.early_steps else self.n_candidates
 
-    def raw_sigmas(self, layers: list[str], d2: Tensor, K_y: Tensor | None = None,
-                   dims: list[int] | None = None, step: int | None = None) -> tuple[list[float], list[bool]]:
-        """The rule's widths σ*_t for this step, before smoothing, for layers with distances d2 (L, N, N), and
-        whether each lies at its grid's first or last candidate (always False for the other rules)."""
+    def _check(self, d2: Tensor, K_y: Tensor | None, dims: list[int] | None) -> None:
+        """Check what the rule reads: d2 (L, N, N) finite, and K_y (alignment) or dims (silverman) given."""
         if self.rule == "alignment":
             if K_y is None:
                 raise ValueError("the alignment rule needs the label Gram matrix K_y")
             _check_search(d2, K_y)
+        elif self.rule == "knn":
+            check_finite(d2, "d2")
+        elif dims is None:
+            raise ValueError("the silverman rule needs the dimension of one sample (dim)")
+
+    def raw_sigmas(self, layers: list[str], d2: Tensor, K_y: Tensor | None = None,
+                   dims: list[int] | None = None, step: int | None = None) -> tuple[list[float], list[bool]]:
+        """The rule's widths σ*_t for this step, before smoothing, for layers with distances d2 (L, N, N), and
+        whether each lies at its grid's first or last candidate (always False for the other rules)."""
+        self._check(d2, K_y, dims)
+        return self._raw_sigmas(layers, d2, K_y, dims, step)
+
+    def _raw_sigmas(self, layers: list[str], d2: Tensor, K_y: Tensor | None, dims: list[int] | None,
+                    step: int | None) -> tuple[list[float], list[bool]]:
+        """`raw_sigmas` of checked arguments."""
+        if self.rule == "alignment":
             raw, at_bound = [math.nan] * len(layers), [False] * len(layers)
             sizes = [self._n_candidates(layer, step) for layer in layers]
             for n in set(sizes):  # one batched search per grid size
@@ -318,16 +343,20 @@ class KernelWidths:
                     raw[i], at_bound[i] = sigma, bound
             return raw, at_bound
         if self.rule == "knn":
-            return [knn_sigma(d, self.k) for d in d2], [False] * len(layers)
-        if dims is None:
-            raise ValueError("the silverman rule needs the dimension of one sample (dim)")
+            return [_knn_sigma(d, self.k) for d in d2], [False] * len(layers)
         return [silverman_sigma(d2.shape[-1], dim, self.gamma) for dim in dims], [False] * len(layers)
 
     def update_all(self, layers: list[str], d2: Tensor, K_y: Tensor | None = None,
                    dims: list[int] | None = None, step: int | None = None) -> list[float]:
         """Choose this step's widths for several layers at once (d2: (L, N, N)), smooth, store and return them."""
+        self._check(d2, K_y, dims)
+        return self._update_all(layers, d2, K_y, dims, step)
+
+    def _update_all(self, layers: list[str], d2: Tensor, K_y: Tensor | None, dims: list[int] | None,
+                    step: int | None) -> list[float]:
+        """`update_all` of checked arguments (the tracker's: its distances and labels are checked already)."""
         out = []
-        for layer, raw, bound in zip(layers, *self.raw_sigmas(layers, d2, K_y, dims, step)):
+        for layer, raw, bound in zip(layers, *self._raw_sigmas(layers, d2, K_y, dims, step)):
             prev = self.sigmas_.get(layer)
             gap = 1 if step is None or layer not in self.steps_ else max(1, step - self.steps_[layer])
             beta = self.beta**gap

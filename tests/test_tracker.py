@@ -27,7 +27,8 @@ from ipkit import (
 from ipkit.data import load_dataset
 from ipkit.experiment import Experiment, run_experiment
 from ipkit.models import build_model
-from ipkit.tracker import COLUMNS, DegenerateMeasurement, InformationPlaneTracker, measurement_due, tracking_callback
+from ipkit.tracker import (COLUMNS, DegenerateMeasurement, InformationPlaneTracker, NonFiniteActivations, measurement_due,
+                           tracking_callback)
 from ipkit.train import seed_everything, train
 
 ATOL = 1e-6
@@ -82,6 +83,28 @@ def test_nan_weights_raise_value_error_naming_the_layer(mlp):
         tracker.measure(x, y, step=1)
     assert tracker.rows_ == [] and tracker.table().empty
     assert hook_count(mlp) == 0 and mlp.training  # cleaned up after the error too
+
+
+@pytest.mark.parametrize("estimator", ["tensor", "multivariate"])
+def test_nan_conv_weights_raise_non_finite_activations_naming_the_layer(estimator):
+    model = build_model("cnn", seed=0)
+    with torch.no_grad():
+        model.conv2[0].weight[0, 0, 0, 0] = float("nan")
+    tracker = InformationPlaneTracker(model, 10, estimator=estimator)
+    x, y = samples(12, seed=1)
+    with pytest.raises(NonFiniteActivations, match="'conv2'.*NaN"):
+        tracker.measure(x, y, step=1)
+    assert tracker.rows_ == [] and hook_count(model) == 0
+
+
+def test_non_finite_input_behind_finite_activations_raises_a_value_error_naming_x():
+    model = nn.Sequential(nn.Flatten(), nn.ReLU())  # ReLU(−∞) = 0: the layer is finite, the input is not
+    x, y = samples(12, seed=1)
+    x[3, 0, 5, 5] = -float("inf")
+    tracker = InformationPlaneTracker(model, 10, layers=["1"])
+    with pytest.raises(ValueError, match=r"\bx\b contains 1 non-finite"):
+        tracker.measure(x, y, step=1)
+    assert tracker.rows_ == []
 
 
 class Poison(nn.Module):
