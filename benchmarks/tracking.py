@@ -13,6 +13,7 @@ Peak memory: ru_maxrss of the process so far (CPU), torch.cuda.max_memory_alloca
     python benchmarks/tracking.py --quick         # seconds-long smoke run (VGG-16 at width 1/8), JSON under
                                                   # results/.tmp-benchmarks/ so it never replaces the real figures
     python benchmarks/tracking.py --device cuda --repeats 10
+On CUDA the JSON also holds `vgg16_gpu_overhead` (the +IP(100) overhead of VGG-16) and `vgg16_gpu_device`.
 """
 
 import argparse
@@ -230,6 +231,9 @@ def main(argv=None) -> dict:
         report["results"][dev] = results
         for label, key in [("+IP(100)", ""), ("+IP(300)", "_early")]:
             report[f"vgg16_{dev}_overhead{key}"] = results["vgg16"]["overhead"][label]
+        if dev == "cuda":  # issue 14's figure: all 16 VGG-16 layers at N = 100 against a plain step, same run
+            report["vgg16_gpu_overhead"] = results["vgg16"]["overhead"]["+IP(100)"]
+            report["vgg16_gpu_device"] = report["cuda_device"]
         print_table(device, results)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
