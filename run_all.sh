@@ -3,6 +3,8 @@
 #
 #   ./run_all.sh                      quick profile (default): all notebooks on a laptop CPU
 #   ./run_all.sh paper                the paper's settings (VGG-16 needs a GPU), into results/paper/
+#   ./run_all.sh reduced              the paper's VGG-16 and robustness schedules reduced for a CPU (hours, not
+#                                     days), into results/paper/reduced/
 #   ./run_all.sh quick --only 02      only the notebooks whose name contains "02"
 #   ./run_all.sh quick -p epochs 1    extra papermill parameters, passed to every notebook
 #   ./run_all.sh quick -y "seeds: [0, 1, 2]"   the same as YAML (lists, dicts)
@@ -38,12 +40,15 @@ export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
 
 # job = notebook[:tag]; a tag names a variant and a parameter file notebooks/profiles/<profile>/<notebook>[-tag].yaml
 case $profile in
-    quick) jobs=(01_mlp_mnist 02_cnn_mnist 03_vgg16_cifar10 04_kernel_comparison 05_early_stopping); out=results ;;
+    quick) jobs=(01_mlp_mnist 02_cnn_mnist 03_vgg16_cifar10 04_kernel_comparison 05_early_stopping 06_robustness)
+           out=results ;;
     paper) jobs=(01_mlp_mnist:tanh 01_mlp_mnist:relu 02_cnn_mnist:relu 02_cnn_mnist:tanh 02_cnn_mnist:wickstrom2023
                  03_vgg16_cifar10
-                 05_early_stopping)  # 05 redraws from the four MNIST runs before it
+                 05_early_stopping  # 05 redraws from the four MNIST runs before it
+                 06_robustness)
            out=results/paper ;;
-    *) echo "unknown profile '$profile'; valid profiles: quick, paper" >&2; exit 2 ;;
+    reduced) jobs=(03_vgg16_cifar10 06_robustness); out=results/paper/reduced ;;
+    *) echo "unknown profile '$profile'; valid profiles: quick, paper, reduced" >&2; exit 2 ;;
 esac
 
 current=""  # the job running now, for on_signal

@@ -6,11 +6,14 @@ measurement, whose layer outputs every setting's `InformationPlaneTracker` reduc
 settings differ only in the estimator. Its table is the trackers' rows with a `setting` column.
 The other functions are notebook 04's analyses: the Hadamard special case (equal widths: the multivariate
 kernel *is* the tensor kernel), the saturation of the multivariate kernel at Yu et al.'s per-channel widths as
-channels are added, and how far saturated layers sit from the corner (H(X), H(Y)) of the information plane.
+channels are added, how far saturated layers sit from the corner (H(X), H(Y)) of the information plane, and
+the conv layers' IP under the structure-preserving kernel of Signoretto et al. [9] against the tensor kernel
+(`StructureKernelComparison`).
 Figures import matplotlib inside the functions, so `import ipkit.comparison` does not load it.
 """
 
 import math
+import time
 
 import numpy as np
 import pandas as pd
@@ -18,12 +21,14 @@ import torch
 from torch import Tensor, nn
 
 from ipkit.entropy import renyi_entropy
-from ipkit.hooks import capture
+from ipkit.hooks import activations, capture
 from ipkit.kernels import gaussian_from_sq_dists, gaussian_gram, label_gram, multivariate_gram, pairwise_sq_dists
+from ipkit.plane import information_plane
 from ipkit.protocol import estimation
+from ipkit.structure_kernel import structure_sq_dists
 from ipkit.tracker import InformationPlaneTracker, prepare_batch, tracking_callback
 from ipkit.train import train
-from ipkit.widths import alignment_sigma, mean_distance, silverman_channel_sigmas
+from ipkit.widths import KernelWidths, alignment_sigma, mean_distance, silverman_channel_sigmas
 
 
 class SettingsTracker:
@@ -103,21 +108,140 @@ class SettingsTracker:
 
 def train_with_settings(model: nn.Module, x: Tensor, y: Tensor, settings: dict, *, num_classes: int = 10,
                         protocol="wickstrom2019", epochs: int, lr: float = 0.09, batch_size: int = 100, seed: int = 0,
-                        device=None, n: int = 100, every: int = 1, dense_until: int = 0,
-                        progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                        device=None, n: int = 100, every: int = 1, dense_until: int = 0, progress: bool = True,
+                        also=()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train `model` once (`ipkit.train.train`) with every setting measuring the same snapshots on the same batches.
 
     At each due step (`ipkit.tracker.measurement_due`) the first `n` samples of the mini-batch just trained on are
-    measured (split "train") by a `SettingsTracker`.
+    measured (split "train") by a `SettingsTracker`, then by each of `also` (objects with the trackers'
+    `measure(x, y, step=, epoch=, split=)`, e.g. a `StructureKernelComparison`; they keep their own rows). Measuring
+    runs the model in eval mode without gradients, so it does not change training.
 
     Returns:
         The training log and the IP table of all settings (`SettingsTracker.table`).
     """
     tracker = SettingsTracker(model, num_classes, settings, protocol=protocol, seed=seed)
-    on_step = tracking_callback(tracker, n=n, every=every, dense_until=dense_until, splits=("train",))
+    callbacks = [tracking_callback(t, n=n, every=every, dense_until=dense_until, splits=("train",))
+                 for t in (tracker, *also)]
+
+    def on_step(step: int, epoch: int, xb: Tensor, yb: Tensor) -> None:
+        for callback in callbacks:
+            callback(step, epoch, xb, yb)
+
     log = train(model, x, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device,
                 on_step=on_step, progress=progress)
     return log, tracker.table()
+
+
+class StructureKernelComparison:
+    """The IP of conv layers under the tensor kernel and under the structure-preserving kernel of Signoretto et al.
+    [9] (`ipkit.structure_kernel`), on the same activations, and what each kernel's measurement costs.
+
+    Each measurement runs the model once (eval mode, no gradients) and, per kernel, times the layers' squared
+    distances, the widths (label alignment on the kernel's own distances, smoothed over steps by β, one
+    `KernelWidths` per kernel and split, as the tracker does for the tensor kernel) and `information_plane`. The input
+    keeps its Gaussian kernel at the fixed σ_X of the estimation settings, so only the layers' kernel differs.
+
+    Args:
+        model: the network; layers: the names of its measured layers with (N, C, H, W) outputs.
+        num_classes: number of classes of the labels.
+        protocol, **settings: the estimation settings (α, σ_X, β and the alignment grid are used).
+
+    Attributes:
+        rows_: one dict per (kernel, step, layer): setting ("tensor kernel" or "structure-preserving kernel"),
+            estimator, split, epoch, step, layer, layer_index, sigma_T, H_T, I_XT, I_TY, H_X, H_Y, sigma_X, alpha, n,
+            seconds (the kernel's time for the whole measurement of all layers).
+    """
+
+    KERNELS = {"tensor": pairwise_sq_dists, "structure-preserving": structure_sq_dists}
+
+    def __init__(self, model: nn.Module, layers, num_classes: int = 10, protocol="wickstrom2019", **settings):
+        e = estimation(protocol, **settings)
+        if isinstance(e.sigma_x, str):
+            raise ValueError(f"sigma_x must be a number here (both kernels share the input's kernel), got {e.sigma_x!r}")
+        if not layers:
+            raise ValueError("layers must name at least one conv layer of the model")
+        self.model, self.layers, self.num_classes, self.estimation_ = model, list(layers), num_classes, e
+        self.widths_: dict[tuple[str, str], KernelWidths] = {}
+        self.rows_: list[dict] = []
+
+    def _widths(self, kernel: str, split: str) -> KernelWidths:
+        e = self.estimation_
+        return self.widths_.setdefault((kernel, split), KernelWidths(
+            "alignment", e.beta, e.n_candidates_early, e.n_candidates, e.early_steps, e.sigma_min, e.scale,
+            mean_distance=e.mean_distance))
+
+    @torch.no_grad()
+    def measure(self, x, y, *, step: int, epoch: int = 0, split: str = "train") -> list[dict]:
+        """Measure the layers on (x, y) under both kernels; appends and returns the rows."""
+        x, y = prepare_batch(self.model, x, y, self.num_classes)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            outputs = activations(self.model, x, self.layers)
+        finally:
+            self.model.train(was_training)
+        for layer, a in outputs.items():
+            if a.dim() != 4:
+                raise ValueError(f"layer {layer!r} must give (N, C, H, W) outputs, got shape {tuple(a.shape)}")
+        e, d2_x, new = self.estimation_, pairwise_sq_dists(x), []
+        for kernel, distances in self.KERNELS.items():
+            start = time.perf_counter()
+            d2 = torch.stack([distances(outputs[layer]) for layer in self.layers])  # (L, N, N)
+            K_y = (y[:, None] == y[None, :]).to(d2.dtype)
+            sigmas = self._widths(kernel, split).update_all(self.layers, d2, K_y, step=step)
+            out = information_plane(d2, d2_x, y, sigmas, e.sigma_x, e.alpha)
+            seconds = time.perf_counter() - start
+            new.extend(dict(setting=f"{kernel} kernel", estimator=kernel, split=split, epoch=epoch, step=step,
+                            layer=layer, layer_index=i, sigma_T=sigmas[i], H_T=float(out["H_T"][i]),
+                            I_XT=float(out["I_XT"][i]), I_TY=float(out["I_TY"][i]), H_X=float(out["H_X"]),
+                            H_Y=float(out["H_Y"]), sigma_X=float(e.sigma_x), alpha=e.alpha, n=len(x), seconds=seconds)
+                       for i, layer in enumerate(self.layers))
+        self.rows_.extend(new)
+        return new
+
+    def table(self) -> pd.DataFrame:
+        """The rows (`rows_`) as a table."""
+        return pd.DataFrame(self.rows_)
+
+
+def structure_cost(table: pd.DataFrame) -> pd.DataFrame:
+    """Seconds per measurement of each kernel (from `StructureKernelComparison.table`): measurements, layers,
+    mean, median and max seconds, and the mean against the tensor kernel's."""
+    per = table.groupby(["setting", "split", "step"], sort=False).agg(seconds=("seconds", "first"),
+                                                                      layers=("layer", "nunique"))
+    cost = per.groupby("setting", sort=False).agg(measurements=("seconds", "size"), layers=("layers", "first"),
+                                                  mean_s=("seconds", "mean"), median_s=("seconds", "median"),
+                                                  max_s=("seconds", "max"))
+    return cost.assign(vs_tensor=cost["mean_s"] / cost.loc["tensor kernel", "mean_s"]).reset_index()
+
+
+def structure_problems(structure_ip: pd.DataFrame, tensor_ip: pd.DataFrame, *, atol: float = 1e-4,
+                       agreement: float = 1e-6) -> list[str]:
+    """Checks of the structure-kernel comparison; returns the failed ones as sentences (empty: all passed).
+
+    Every H_T, I_XT, I_TY finite and within [0, log2 n] (up to `atol`); both kernels measured the same (step, layer)
+    pairs; the comparison's tensor-kernel rows equal the same layers' rows of the training run's tracker
+    (`tensor_ip`, e.g. the notebook's "tensor, alignment" setting) within `agreement` bits, so that the two planes
+    differ only by the kernel.
+    """
+    problems = []
+    values = structure_ip[["H_T", "I_XT", "I_TY"]]
+    top = math.log2(structure_ip["n"].max())
+    if not np.isfinite(values.to_numpy(float)).all():
+        problems.append("structure comparison: NaN or Inf estimates")
+    elif ((values < -atol) | (values > top + atol)).any().any():
+        problems.append(f"structure comparison: estimates outside [0, log2 n = {top:.3f}]")
+    pairs = structure_ip.groupby("setting")[["step", "layer"]].apply(lambda g: set(map(tuple, g.to_numpy())))
+    if len(pairs) != 2 or pairs.iloc[0] != pairs.iloc[1]:
+        problems.append("structure comparison: the two kernels did not measure the same steps and layers")
+    mine = structure_ip[structure_ip["estimator"] == "tensor"]
+    both = mine.merge(tensor_ip, on=["split", "step", "layer"], suffixes=("", "_tracker"))
+    gap = (both[["H_T", "I_XT", "I_TY"]].to_numpy() - both[["H_T_tracker", "I_XT_tracker", "I_TY_tracker"]].to_numpy())
+    if len(both) != len(mine) or not len(both) or abs(gap).max() > agreement:
+        problems.append(f"structure comparison: its tensor-kernel rows differ from the tracker's "
+                        f"({len(both)} of {len(mine)} matched, max gap {abs(gap).max() if len(both) else math.nan})")
+    return problems
 
 
 def hadamard_special_case(x: Tensor, sigma: float, alpha: float = 1.0) -> pd.DataFrame:

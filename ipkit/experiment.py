@@ -16,6 +16,7 @@ import torch
 
 from ipkit.analysis import compression, dpi_fractions
 from ipkit.checkpoint import callback_generators, checkpoint_path, load_checkpoint, save_checkpoint
+from ipkit.comparison import SettingsTracker
 from ipkit.data import load_dataset, train_val_split
 from ipkit.models import build_model
 from ipkit.protocol import estimation
@@ -38,6 +39,13 @@ class Experiment:
     trained on and on `n_test` fresh test samples (splits "train" and/or "test").
     Estimation: `protocol` names the preset (`ipkit.protocol.PROTOCOLS`) and `estimation` overrides any of its
     settings, e.g. {"alpha": 1.01}; both go to `InformationPlaneTracker` and into every row.
+    Several settings on one training run (`ipkit.comparison.SettingsTracker`): `settings` maps a setting name to
+    its overrides of `estimation`, e.g. {"paper": {}, "α=2": {"alpha": 2.0}, "N=500": {"n": 500, "n_test": 500}};
+    each setting may also set its own sample sizes "n" and "n_test" (default: the experiment's). The settings with
+    the same sizes share one forward pass per measurement; those whose `n` exceeds the batch measure `n` fresh
+    training samples instead (model in eval mode, drawn seeded, `ipkit.tracker.tracking_callback`), the same
+    ones for every such setting (a larger N's sample holds a smaller one's). The IP table then has a `setting`
+    column, and every row its N in column n. Not combined with checkpointing.
     `threads`: torch's CPU thread count for the run (None leaves it); results repeat bit for bit only on the same
     machine type with the same thread count.
     Resuming (`ipkit.checkpoint`): with `checkpoint_dir`, each seed's run is checkpointed there every
@@ -57,6 +65,7 @@ class Experiment:
     n_test: int = 200
     protocol: str = "wickstrom2019"
     estimation: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
     every: int = 1
     dense_until: int = 0
     splits: tuple = ("train", "test")
@@ -106,6 +115,34 @@ class Experiment:
             raise ValueError(f"estimation must be a dict of settings, e.g. {{'alpha': 1.01}}, got {self.estimation!r}")
         self.seeds, self.splits, self.patience = tuple(self.seeds), tuple(self.splits), tuple(self.patience)
         estimation(self.protocol, **self.estimation)  # an unknown protocol or setting fails here, before any data
+        self._check_settings()
+
+    def _check_settings(self) -> None:
+        if not isinstance(self.settings, dict) or not all(isinstance(name, str) and isinstance(overrides, dict)
+                                                          for name, overrides in self.settings.items()):
+            raise ValueError("settings must be a dict of setting name -> dict of estimation overrides, e.g. "
+                             f"{{'paper': {{}}, 'α=2': {{'alpha': 2.0}}}}; got {self.settings!r}")
+        if self.settings and self.checkpoint_dir is not None:
+            raise ValueError("checkpoint_dir cannot be combined with settings (a checkpoint holds one tracker); "
+                             "pass checkpoint_dir=None, or run each setting as its own Experiment")
+        for name, overrides in self.settings.items():
+            for size in SAMPLE_SIZES:
+                value = overrides.get(size, 1)
+                if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                    raise ValueError(f"settings[{name!r}][{size!r}] must be an integer ≥ 1, got {value!r}")
+            try:
+                setting_estimation(self, name)
+            except ValueError as err:
+                raise ValueError(f"settings[{name!r}]: {err}") from None
+
+
+SAMPLE_SIZES = ("n", "n_test")  # what a setting may set besides estimation settings
+
+
+def setting_estimation(exp: Experiment, name: str):
+    """The `Estimation` of setting `name`: the protocol, then `exp.estimation`, then the setting's overrides."""
+    overrides = {k: v for k, v in exp.settings[name].items() if k not in SAMPLE_SIZES}
+    return estimation(exp.protocol, **{**exp.estimation, **overrides})
 
 
 @dataclass
@@ -192,6 +229,10 @@ def run_experiment(exp: Experiment, scheduler: str | None = None) -> Results:
                 threads=torch.get_num_threads(), device=str(device), diverged=diverged,
                 train_samples=len(y_tr), val_samples=len(y_val), test_samples=len(y_test),
                 seconds=time.perf_counter() - start)
+    if exp.settings:
+        info["settings"] = {name: dict(n=s.get("n", exp.n), n_test=s.get("n_test", exp.n_test),
+                                       estimation=asdict(setting_estimation(exp, name)))
+                            for name, s in exp.settings.items()}
     return Results(ip=pd.concat(ip, ignore_index=True), log=pd.concat(logs, ignore_index=True),
                    early_stopping=pd.concat(stops, ignore_index=True), summary=pd.DataFrame(summary), info=info)
 
@@ -200,10 +241,16 @@ def run_experiment(exp: Experiment, scheduler: str | None = None) -> Results:
 NOT_DEFINING = ("seeds", "progress", "checkpoint_dir", "checkpoint_every")
 
 
+# Fields added after results and checkpoints were written without them, with the value that changes nothing.
+ADDED_LATER = {"settings": {}}
+
+
 def defining_fields(experiment: dict) -> dict:
     """An Experiment's fields (asdict, or read back from run.json) that define its results, in JSON form so
-    tuples and lists compare equal."""
-    return {k: v for k, v in json.loads(json.dumps(experiment, default=str)).items() if k not in NOT_DEFINING}
+    tuples and lists compare equal; a field of `ADDED_LATER` at its neutral value is left out, so that older
+    checkpoints and run.json files, which lack it, still match."""
+    return {k: v for k, v in json.loads(json.dumps(experiment, default=str)).items()
+            if k not in NOT_DEFINING and not (k in ADDED_LATER and v == ADDED_LATER[k])}
 
 
 def merge_results(parts: list[Results]) -> Results:
@@ -256,12 +303,12 @@ def _run_seed(exp: Experiment, run: int, seed: int, data: tuple, device: torch.d
     x_tr, y_tr, x_val, y_val, x_test, y_test = data
     seed_everything(seed)
     model = build_model(exp.model, **exp.model_options).to(device)
-    tracker = InformationPlaneTracker(model, NUM_CLASSES[exp.dataset], protocol=exp.protocol, run=run, seed=seed,
-                                      **exp.estimation)
-    large = exp.n > exp.batch_size  # the "train" split then measures fresh training samples
-    on_step = tracking_callback(tracker, n=exp.n, x_test=x_test, y_test=y_test, n_test=exp.n_test,
-                                every=exp.every, dense_until=exp.dense_until, splits=exp.splits, seed=seed,
-                                x_train=x_tr if large else None, y_train=y_tr if large else None)
+    if exp.settings:
+        tracker, on_step = _settings_tracking(exp, model, run, seed, data)
+    else:
+        tracker = InformationPlaneTracker(model, NUM_CLASSES[exp.dataset], protocol=exp.protocol, run=run,
+                                          seed=seed, **exp.estimation)
+        on_step = _callback(exp, tracker, exp.n, exp.n_test, seed, data)
     measure_failed: list[str] = []
     state = None
     if saved is not None:
@@ -308,6 +355,49 @@ def _run_seed(exp: Experiment, run: int, seed: int, data: tuple, device: torch.d
     if path is not None:
         save_checkpoint(path, dict(record, finished=part))
     return part
+
+
+def _callback(exp: Experiment, tracker, n: int, n_test: int, seed: int, data: tuple):
+    """The measuring callback of `tracker` at sample sizes n (train) and n_test (test)."""
+    x_tr, y_tr, _, _, x_test, y_test = data
+    large = n > exp.batch_size  # the "train" split then measures fresh training samples
+    return tracking_callback(tracker, n=n, x_test=x_test, y_test=y_test, n_test=n_test, every=exp.every,
+                             dense_until=exp.dense_until, splits=exp.splits, seed=seed,
+                             x_train=x_tr if large else None, y_train=y_tr if large else None)
+
+
+class _SettingsTables:
+    """The `SettingsTracker`s of one run, one per sample size (n, n_test); `table` joins their rows in the order
+    of `exp.settings`."""
+
+    def __init__(self, trackers: list, order: list[str]):
+        self.trackers, self.order = trackers, order
+
+    def table(self) -> pd.DataFrame:
+        table = pd.concat([t.table() for t in self.trackers], ignore_index=True)
+        rank = {name: i for i, name in enumerate(self.order)}
+        return table.sort_values("setting", key=lambda s: s.map(rank), kind="stable", ignore_index=True)
+
+
+def _settings_tracking(exp: Experiment, model, run: int, seed: int, data: tuple):
+    """One `SettingsTracker` and callback per sample size (n, n_test) among `exp.settings`, called in turn."""
+    groups: dict[tuple, dict] = {}
+    for name, s in exp.settings.items():
+        overrides = {k: v for k, v in s.items() if k not in SAMPLE_SIZES}
+        groups.setdefault((s.get("n", exp.n), s.get("n_test", exp.n_test)), {})[name] = {**exp.estimation,
+                                                                                          **overrides}
+    trackers, callbacks = [], []
+    for (n, n_test), settings in groups.items():
+        tracker = SettingsTracker(model, NUM_CLASSES[exp.dataset], settings, protocol=exp.protocol, run=run,
+                                  seed=seed)
+        trackers.append(tracker)
+        callbacks.append(_callback(exp, tracker, n, n_test, seed, data))
+
+    def on_step(step, epoch, xb, yb):
+        for callback in callbacks:
+            callback(step, epoch, xb, yb)
+
+    return _SettingsTables(trackers, list(exp.settings)), on_step
 
 
 def _provenance() -> dict:
@@ -362,13 +452,15 @@ def save_results(results: Results, folder, **extra) -> dict[str, Path]:
     """Write the tables as CSV and the set-up, provenance and wall time as run.json into `folder`.
 
     Files: ip.csv, training_log.csv, early_stopping.csv, summary.csv, dpi.csv, compression.csv, run.json.
+    With a `setting` column in the IP table, dpi.csv and compression.csv hold each setting's rows apart.
     Each file is written to a temporary name and renamed, so none is ever half-written. `extra` goes into
     run.json (e.g. the notebook's parameters).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tables = {"ip": results.ip, "training_log": results.log, "early_stopping": results.early_stopping,
-              "summary": results.summary, "dpi": dpi_fractions(results.ip), "compression": compression(results.ip)}
+              "summary": results.summary, "dpi": _per_setting(dpi_fractions, results.ip),
+              "compression": _per_setting(compression, results.ip)}
     paths = {}
     for name, table in tables.items():
         paths[name] = folder / f"{name}.csv"
@@ -378,6 +470,14 @@ def save_results(results: Results, folder, **extra) -> dict[str, Path]:
     paths["run"] = folder / "run.json"
     _write_atomic(paths["run"], lambda p: p.write_text(json.dumps(meta, indent=2, default=str)))
     return paths
+
+
+def _per_setting(analysis, ip: pd.DataFrame) -> pd.DataFrame:
+    """`analysis` of the IP table, or with a `setting` column, of each setting's rows (a first column setting)."""
+    if "setting" not in ip.columns:
+        return analysis(ip)
+    parts = [analysis(rows).assign(setting=name) for name, rows in ip.groupby("setting", sort=False)]
+    return pd.concat(parts, ignore_index=True).pipe(lambda t: t[["setting", *t.columns[:-1]]])
 
 
 def load_results(folder) -> Results:

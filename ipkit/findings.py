@@ -23,7 +23,7 @@ import torch
 
 from ipkit.analysis import compression, dpi_fractions, patience_summary, phase_table
 from ipkit.entropy import renyi_entropy
-from ipkit.experiment import NOT_DEFINING, Experiment, load_results
+from ipkit.experiment import ADDED_LATER, NOT_DEFINING, Experiment, load_results
 from ipkit.kernels import gaussian_gram
 
 VERDICTS = ("reproduced", "partly", "not reproduced")
@@ -346,8 +346,10 @@ def _reductions(info: dict) -> tuple[list[str], list[str]]:
             reduced.append(f"width {width:g}")
         if dataset in PAPER_N_TEST and exp.get("n_test") not in (None, PAPER_N_TEST[dataset]):
             reduced.append(f"test stream {exp['n_test']} (paper {PAPER_N_TEST[dataset]})")
-        # Settings that do not change a result (where it is saved, progress bars) do not make it stale.
-        lacks = [f.name for f in dataclasses.fields(Experiment) if f.name not in exp and f.name not in NOT_DEFINING]
+        # Settings that do not change a result (where it is saved, progress bars) do not make it stale, nor do
+        # fields added later whose neutral value changes nothing (`ADDED_LATER`).
+        lacks = [f.name for f in dataclasses.fields(Experiment)
+                 if f.name not in exp and f.name not in NOT_DEFINING and f.name not in ADDED_LATER]
         if lacks:
             more = f" and {len(lacks) - 3} more" if len(lacks) > 3 else ""
             stale.append(f"older ipkit, run.json lacks {', '.join(lacks[:3])}{more}")

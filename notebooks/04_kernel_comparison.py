@@ -35,7 +35,9 @@
 # 3. **the information plane under both estimators** during training: every saturated conv layer sits in the
 #    corner (H(X), H(Y)) whatever the network does;
 # 4. **the width rule and α**: the CNN's IP with alignment + EMA (the paper's rule), k-NN, Silverman-type and
-#    fixed widths, and with α ∈ `alphas`.
+#    fixed widths, and with α ∈ `alphas`;
+# 5. **the structure-preserving kernel** of Signoretto et al. (2011), the alternative the paper names: the CNN's
+#    conv layers in the information plane next to the tensor kernel, and what it costs.
 #
 # Each network is trained **once**: at every measured step one forward pass is shared by all settings
 # (`ipkit.comparison.SettingsTracker`), which measure the *same* network snapshot on the *same* batch, so every
@@ -100,8 +102,9 @@ import torch
 
 import ipkit.plot as ipplot
 from ipkit import activations, alignment_sigma, estimation, label_gram, pairwise_sq_dists, silverman_channel_sigmas
-from ipkit.comparison import (channel_saturation, comparison_problems, corner_distances, entropy_figure,
-                              hadamard_special_case, planes_figure, saturation_figure, train_with_settings)
+from ipkit.comparison import (StructureKernelComparison, channel_saturation, comparison_problems, corner_distances,
+                              entropy_figure, hadamard_special_case, planes_figure, saturation_figure,
+                              structure_cost, structure_problems, train_with_settings)
 from ipkit.data import load_dataset
 from ipkit.experiment import publish, resolve_device, staging
 from ipkit.models import build_model
@@ -140,7 +143,8 @@ pd.DataFrame([dict(network=name, measured_layers=", ".join(m.measured_layers()),
 # ## Training, with every setting measuring the same snapshots
 # CNN on MNIST: the tensor and the multivariate estimator, every width rule in `width_rules` and every α in
 # `alphas`. VGG-16 on CIFAR-10: the tensor and the multivariate estimator. All σ used are in the tables
-# (`sigma_T`), with the rule that produced them (`width_rule`).
+# (`sigma_T`), with the rule that produced them (`width_rule`). The CNN's conv layers are also measured, on the
+# same batches and snapshots, by the tensor and the structure-preserving kernel side by side (section 5).
 
 # %%
 TENSOR, MULTIVARIATE = "tensor, alignment", "multivariate"
@@ -153,8 +157,10 @@ cnn_settings = {**vgg_settings, **rule_settings, **alpha_settings}
 shared = dict(protocol=protocol, lr=lr, batch_size=batch_size, seed=seed, device=dev, n=n, every=every,
               dense_until=dense_until, progress=progress)
 
+structure = StructureKernelComparison(cnn, conv["cnn"], protocol=protocol)
 t0 = time.perf_counter()
-cnn_log, cnn_ip = train_with_settings(cnn, x_mnist, y_mnist, cnn_settings, epochs=cnn_epochs, **shared)
+cnn_log, cnn_ip = train_with_settings(cnn, x_mnist, y_mnist, cnn_settings, epochs=cnn_epochs, also=[structure],
+                                      **shared)
 t1 = time.perf_counter()
 vgg_log, vgg_ip = train_with_settings(vgg, x_cifar, y_cifar, vgg_settings, epochs=vgg_epochs, **shared)
 t2 = time.perf_counter()
@@ -295,18 +301,58 @@ print(f"step {int(last['step'].iloc[0])}: H(X) = {last['H_X'].iloc[0]:.3f}, H(Y)
 final.pivot(index=["layer_index", "layer"], columns="setting", values=["I_XT", "I_TY"]).round(3)
 
 # %% [markdown]
+# ## 5. The structure-preserving kernel (CNN on MNIST)
+# Signoretto, De Lathauwer and Suykens (2011; docs/method.md §2, [9]) compare two tensors mode by mode: the
+# mode-n unfolding X_<n> of a C×H×W output (C × HW, H × CW, W × CH) has a thin SVD U S Vᵀ, P_n(X) = V Vᵀ
+# projects onto its row space, and κ(X, Y) = ∏_n exp(−‖P_n(X) − P_n(Y)‖_F² / σ²)
+# (`ipkit.structure_kernel.structure_preserving_gram`; no factor 2, as every kernel here). Choices: the full
+# numerical rank of each unfolding (no fixed truncation; singular values below max(I_n, J_n) · eps of the
+# activations' dtype times the largest count as zero, so all-zero ReLU channels and all-zero samples are
+# handled deterministically); one σ for all modes, chosen like the tensor kernel's (label alignment on the
+# kernel's own distances, EMA β = 0.9); the input keeps its Gaussian kernel at σ_X. The kernel sees only
+# row spaces: it ignores a sample's scale altogether, and with at most 2 Σ_n min(I_n, J_n) its distances are
+# bounded. Both kernels measure the conv layers on the same activations (`StructureKernelComparison`), and
+# each measurement (distances, widths, `information_plane`) is timed; the tensor kernel's rows equal the
+# training run's tracker's (checked below), so the two planes differ only by the kernel.
+
+# %%
+structure_ip = structure.table()
+structure_ip.to_csv(stage / "ip_structure_kernel.csv", index=False)
+fig = planes_figure([[(f"CNN, MNIST, conv layers: {kernel}", structure_ip[structure_ip["setting"] == kernel])
+                      for kernel in ("tensor kernel", "structure-preserving kernel")]])
+ipplot.save_figure(fig, stage / "ip_structure_kernel.png")
+cost = structure_cost(structure_ip)
+cost.to_csv(stage / "structure_cost.csv", index=False)
+for r in cost.itertuples():
+    print(f"{r.setting}: {r.mean_s:.3f} s per measurement of {r.layers} conv layers (median {r.median_s:.3f} s, "
+          f"{r.measurements} measurements), {r.vs_tensor:.1f}× the tensor kernel's")
+cost.round(4)
+
+# %% [markdown]
+# Per conv layer and kernel, the range over the measured steps of H(T), σ_T and the distance to the corner
+# (H(X), H(Y)): a layer on log2 N and in the corner has saturated.
+
+# %%
+structure_corner = corner_distances(structure_ip).merge(
+    structure_ip.groupby(["setting", "layer"], as_index=False)["sigma_T"].agg(sigma_T_min="min", sigma_T_max="max"))
+structure_corner.to_csv(stage / "corner_structure_kernel.csv", index=False)
+structure_corner.round(3)
+
+# %% [markdown]
 # ## Checks
 # A broken run fails here, loudly: every estimate finite and within [0, log2 n]; the Hadamard identity to
 # round-off; at every swept layer's full width the multivariate entropy (per-channel widths) within
 # `saturation_margin` bits of log2 N while the tensor kernel's is at least `tensor_gap` bits below; the CNN's
 # multivariate conv layers in the corner (H(X), H(Y)) at every step; dense layers identical under both
-# estimators; Rényi entropy non-increasing in α; the CNN trained (test accuracy ≥ `cnn_accuracy_floor`). Then the
-# staging folder replaces `output_dir`.
+# estimators; Rényi entropy non-increasing in α; the structure-kernel comparison finite, within bounds, both
+# kernels at the same steps, its tensor rows equal to the tracker's; the CNN trained (test accuracy ≥
+# `cnn_accuracy_floor`). Then the staging folder replaces `output_dir`.
 
 # %%
 problems = comparison_problems(ips, saturation, hadamard, tensor=TENSOR, multivariate=MULTIVARIATE,
                                alpha_settings=alpha_settings, in_corner=["cnn"], saturation_margin=saturation_margin,
                                tensor_gap=tensor_gap)
+problems += structure_problems(structure_ip, cnn_ip[cnn_ip["setting"] == TENSOR])
 accuracy = summary.set_index("network")["test_accuracy"]
 if accuracy["cnn"] < cnn_accuracy_floor:
     problems.append(f"CNN test accuracy {accuracy['cnn']:.3f} is below the floor {cnn_accuracy_floor}")

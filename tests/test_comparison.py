@@ -14,8 +14,11 @@ import torch
 
 import reference as ref
 from ipkit import InformationPlaneTracker
-from ipkit.comparison import (SettingsTracker, channel_saturation, comparison_problems, corner_distances,
-                              hadamard_special_case, train_with_settings)
+from ipkit import activations, alignment_sigma, label_gram, renyi_entropy
+from ipkit.comparison import (SettingsTracker, StructureKernelComparison, channel_saturation, comparison_problems,
+                              corner_distances, hadamard_special_case, structure_cost, structure_problems,
+                              train_with_settings)
+from ipkit.structure_kernel import structure_preserving_gram, structure_sq_dists
 from ipkit.models import build_model
 from ipkit.tracker import COLUMNS, tracking_callback
 from ipkit.train import train
@@ -271,3 +274,88 @@ def test_figures_draw_their_panels():
     assert shown[1].get_legend() is None
     fig = entropy_figure([[("x", ip, ["conv1"])]], log2_n=6.6)
     assert [line.get_label() for line in fig.axes[0].lines] == ["conv1", "log2 N = 6.60"]
+
+
+# The structure-preserving kernel against the tensor kernel (StructureKernelComparison)
+
+def structure_run(model, count=2):
+    conv = [layer for layer in model.measured_layers() if layer.startswith("conv")]
+    comparison = StructureKernelComparison(model, conv)
+    tracker = InformationPlaneTracker(model, 10)
+    for step, (x, y) in enumerate(batches(count, n=30), start=1):
+        comparison.measure(x, y, step=step)
+        tracker.measure(x, y, step=step)
+    return comparison, tracker, conv
+
+
+def test_structure_comparison_tensor_rows_are_the_trackers_and_structure_rows_by_hand():
+    model = build_model("cnn", seed=0)
+    comparison, tracker, conv = structure_run(model)
+    table = comparison.table()
+    assert len(table) == 2 * 2 * len(conv) and set(table["setting"]) == {"tensor kernel",
+                                                                        "structure-preserving kernel"}
+    assert structure_problems(table, tracker.table()) == []
+    (x, y), = batches(1, n=30)
+    with torch.no_grad():
+        acts = activations(model.eval(), x, conv)
+    first = table[(table["step"] == 1) & (table["estimator"] == "structure-preserving")]
+    K_y = label_gram(y, 10).double()
+    for row, layer in zip(first.itertuples(), conv):
+        d2 = structure_sq_dists(acts[layer])
+        sigma = alignment_sigma(d2, K_y, n_candidates=300)  # step 1: the first width is not smoothed
+        assert math.isclose(row.sigma_T, sigma, rel_tol=1e-12)
+        assert math.isclose(row.H_T, float(renyi_entropy(structure_preserving_gram(acts[layer], sigma), 1.0)),
+                            rel_tol=1e-9)
+    structure = table[table["estimator"] == "structure-preserving"]["H_T"].to_numpy()
+    assert not np.allclose(structure, table[table["estimator"] == "tensor"]["H_T"].to_numpy(), atol=1e-3)
+    assert (table["seconds"] > 0).all()
+
+
+def test_structure_problems_catch_mismatches():
+    model = build_model("cnn", seed=0)
+    comparison, tracker, _ = structure_run(model)
+    table, reference = comparison.table(), tracker.table()
+    off = table.copy()
+    off.loc[off["estimator"] == "tensor", "I_XT"] += 1e-3
+    assert any("differ from the tracker" in p for p in structure_problems(off, reference))
+    assert any("same steps" in p for p in structure_problems(table.drop(index=table.index[-1]), reference))
+    bad = table.copy()
+    bad.loc[0, "H_T"] = math.nan
+    assert any("NaN" in p for p in structure_problems(bad, reference))
+    bad.loc[0, "H_T"] = 99.0
+    assert any("outside" in p for p in structure_problems(bad, reference))
+
+
+def test_structure_cost_by_hand():
+    rows = [dict(setting=s, split="train", step=step, layer=layer, seconds=sec)
+            for s, secs in (("tensor kernel", (1.0, 2.0, 6.0)), ("structure-preserving kernel", (10.0, 20.0, 60.0)))
+            for step, sec in zip((1, 5, 10), secs) for layer in ("conv1", "conv2")]
+    cost = structure_cost(pd.DataFrame(rows)).set_index("setting")
+    assert cost.loc["tensor kernel", "mean_s"] == 3.0 and cost.loc["structure-preserving kernel", "mean_s"] == 30.0
+    assert cost.loc["tensor kernel", "median_s"] == 2.0 and cost.loc["structure-preserving kernel", "max_s"] == 60.0
+    assert cost.loc["structure-preserving kernel", "vs_tensor"] == 10.0
+    assert cost["measurements"].tolist() == [3, 3] and cost["layers"].tolist() == [2, 2]
+
+
+def test_structure_comparison_in_train_with_settings_leaves_training_alone():
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.rand(150, 1, 28, 28, generator=g), torch.randint(0, 10, (150,), generator=g)
+    model = build_model("cnn", seed=0)
+    comparison = StructureKernelComparison(model, ["conv1", "conv3"])
+    log, table = train_with_settings(model, x, y, {"tensor": {}}, epochs=1, batch_size=50, n=30, every=2,
+                                     progress=False, also=[comparison])
+    plain = train(build_model("cnn", seed=0), x, y, epochs=1, batch_size=50, progress=False)
+    pd.testing.assert_frame_equal(log, plain, check_exact=True)
+    assert sorted(comparison.table()["step"].unique()) == sorted(table["step"].unique()) == [2]
+    assert structure_problems(comparison.table(), table[table["setting"] == "tensor"]) == []
+
+
+def test_structure_comparison_bad_input():
+    model = build_model("cnn", seed=0)
+    with pytest.raises(ValueError, match="sigma_x"):
+        StructureKernelComparison(model, ["conv1"], sigma_x="alignment")
+    with pytest.raises(ValueError, match="layers"):
+        StructureKernelComparison(model, [])
+    (x, y), = batches(1, n=20)
+    with pytest.raises(ValueError, match="fc1"):
+        StructureKernelComparison(model, ["conv1", "fc1"]).measure(x, y, step=1)

@@ -24,6 +24,10 @@ TINY = {
     "05_early_stopping": dict(configs=[["mlp", "tanh"], ["cnn", "relu"]], epochs=2, train_size=1000, test_size=300,
                               n=50, n_test=50, every=3, dense_until=3, eval_every=3, patience=[1, 6],
                               accuracy_floor=0.2),
+    "06_robustness": dict(networks=[["mlp", "tanh"], ["cnn", "relu"]], seeds=[0], train_size=500, test_size=300,
+                          settings={"paper": {}, "N=120": {"n": 120, "n_test": 120},
+                                    "binning": {"estimator": "binning"}},
+                          epochs=1, n_test=50, every=1, eval_every=1, patience=[1, 2], accuracy_floor=0.1),
 }
 EXPERIMENTS = ("01_mlp_mnist", "02_cnn_mnist", "03_vgg16_cifar10")  # one Experiment each: the standard files
 FILES = ["ip.csv", "training_log.csv", "early_stopping.csv", "summary.csv", "dpi.csv", "compression.csv",
@@ -62,6 +66,8 @@ def test_notebook_runs(name, tmp_path, data_root):
                                kernel_name="python3", progress_bar=False)
     assert not list(out.rglob(".*.tmp")), "temporary files left behind"
     assert list(out.rglob("*.png")) and list(out.rglob("*.csv")), f"{name} wrote no figure or table"
+    if name == "06_robustness":  # 2 networks × 4 settings (3 + fixed σ) × findings 1, 2, 4; no ip.csv to misread
+        assert len(pd.read_csv(out / "verdicts.csv")) == 2 * 4 * 3 and not list(out.rglob("ip.csv"))
     if name not in EXPERIMENTS:
         return
     for f in FILES:
