@@ -90,6 +90,31 @@ def survival(verdicts: pd.DataFrame) -> pd.DataFrame:
     return counts.reset_index().rename_axis(columns=None)
 
 
+def survival_markdown(verdicts: pd.DataFrame) -> str:
+    """The verdicts as Markdown: a row per setting, a column per finding, each cell every network's verdict
+    ("yes", "partly", "no"), then one line per finding naming the settings under which it is reproduced in every
+    network, in some, and in none."""
+    networks = list(dict.fromkeys(verdicts["network"]))
+    findings = list(dict.fromkeys(verdicts["finding"]))
+    grid = verdict_grid(verdicts)
+    lines = ["| setting | " + " | ".join(f"finding {f}" for f in findings) + " |",
+             "| --- |" + " --- |" * len(findings)]
+    for setting, row in grid.iterrows():
+        cells = [", ".join(f"{network} {SHORT[row[(network, f)]]}" for network in networks) for f in findings]
+        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
+    lines.append("")
+    counts = survival(verdicts)
+    for f in findings:
+        rows = counts[counts["finding"] == f]
+        everywhere = rows.loc[rows["reproduced"] == rows["networks"], "setting"].tolist()
+        nowhere = rows.loc[rows["not reproduced"] == rows["networks"], "setting"].tolist()
+        some = [s for s in rows["setting"] if s not in everywhere and s not in nowhere]
+        name = lambda settings: ", ".join(settings) or "none"  # noqa: E731
+        lines.append(f"- Finding {f} is reproduced in every network under: {name(everywhere)}; in some (or partly) "
+                     f"under: {name(some)}; in none under: {name(nowhere)}.")
+    return "\n".join(lines) + "\n"
+
+
 def robustness_problems(ip: pd.DataFrame, verdicts: pd.DataFrame, settings: dict, networks, *,
                         atol: float = 1e-4) -> list[str]:
     """Notebook 06's checks of its own results; returns the failed ones as sentences (empty: all passed).

@@ -1,5 +1,7 @@
 """The paper's findings, judged from the result tables: writes results/findings.csv, results/findings.md and the
-README's "What we reproduced" table (between <!-- findings:start --> and <!-- findings:end -->).
+README's "What we reproduced" table (between <!-- findings:start --> and <!-- findings:end -->), and the README's
+robustness table (between <!-- robustness:start --> and <!-- robustness:end -->) from notebook 06's verdicts.csv
+(the paper profile's if it exists, else the reduced profile's, else the quick one's).
 
     python scripts/findings.py                 # evaluate every finding on results/, write the three files
     python scripts/findings.py --check         # exit 1 and print the difference if the README's table or
@@ -15,22 +17,37 @@ from pathlib import Path
 import pandas as pd
 
 from ipkit.findings import findings_markdown, findings_table
+from ipkit.robustness import survival_markdown
 
 START, END = "<!-- findings:start -->", "<!-- findings:end -->"
+ROBUSTNESS = ("<!-- robustness:start -->", "<!-- robustness:end -->")
+ROBUSTNESS_FOLDERS = ("paper/06_robustness", "paper/reduced/06_robustness", "06_robustness")  # first found is used
 REPO = Path(__file__).resolve().parents[1]
 
 
-def readme_section(text: str) -> str:
+def readme_section(text: str, markers=(START, END)) -> str:
     """What the README holds between the markers (without them)."""
-    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
-        raise ValueError(f"the README must hold {START} and then {END} once each, around the findings table")
-    return text[text.index(START) + len(START):text.index(END)].strip("\n") + "\n"
+    start, end = markers
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise ValueError(f"the README must hold {start} and then {end} once each, around its generated table")
+    return text[text.index(start) + len(start):text.index(end)].strip("\n") + "\n"
 
 
-def with_section(text: str, table_md: str) -> str:
+def with_section(text: str, table_md: str, markers=(START, END)) -> str:
     """The README text with the markers' content replaced by `table_md`."""
-    readme_section(text)  # checks the markers
-    return text[:text.index(START) + len(START)] + "\n" + table_md + text[text.index(END):]
+    start, end = markers
+    readme_section(text, markers)  # checks the markers
+    return text[:text.index(start) + len(start)] + "\n" + table_md + text[text.index(end):]
+
+
+def robustness_markdown(root: Path) -> str:
+    """The robustness section: notebook 06's verdicts per setting, from the first of `ROBUSTNESS_FOLDERS`."""
+    for folder in ROBUSTNESS_FOLDERS:
+        csv = root / folder / "verdicts.csv"
+        if csv.is_file():
+            verdicts = pd.read_csv(csv, keep_default_na=False)
+            return f"From `{csv.relative_to(root.parent).as_posix()}`:\n\n" + survival_markdown(verdicts)
+    return "No results of notebook 06 yet: run `./run_all.sh` (quick) or `./run_all.sh reduced`.\n"
 
 
 def read_findings(path: Path) -> pd.DataFrame:
@@ -51,7 +68,10 @@ def check(root: Path, readme: Path) -> int:
         return 1
     expected = findings_markdown(read_findings(csv))
     status = 0
-    for name, found, want in ((str(readme), readme_section(readme.read_text()), expected),
+    text = readme.read_text()
+    robustness = ([(f"{readme} (robustness)", readme_section(text, ROBUSTNESS), robustness_markdown(root))]
+                  if ROBUSTNESS[0] in text else [])
+    for name, found, want in ((str(readme), readme_section(text), expected), *robustness,
                               (str(root / "findings.md"),
                                (root / "findings.md").read_text() if (root / "findings.md").is_file() else "",
                                markdown_file(expected))):
@@ -60,7 +80,7 @@ def check(root: Path, readme: Path) -> int:
             print(f"{name} disagrees with {csv} (- {name}, + rendered from findings.csv):")
             sys.stdout.writelines(difflib.unified_diff(found.splitlines(True), want.splitlines(True), name, str(csv)))
     if status == 0:
-        print(f"{readme} and {root / 'findings.md'} agree with {csv}")
+        print(f"{readme} and {root / 'findings.md'} agree with {csv} (and the robustness table with its verdicts)")
     return status
 
 
@@ -82,7 +102,10 @@ def main(argv=None) -> int:
     table.to_csv(args.root / "findings.csv", index=False)
     table_md = findings_markdown(read_findings(args.root / "findings.csv"))
     (args.root / "findings.md").write_text(markdown_file(table_md))
-    args.readme.write_text(with_section(text, table_md))
+    text = with_section(text, table_md)
+    if ROBUSTNESS[0] in text:
+        text = with_section(text, robustness_markdown(args.root), ROBUSTNESS)
+    args.readme.write_text(text)
     counts = table.groupby("finding")["verdict"].agg(lambda v: ", ".join(f"{k}: {n}" for k, n in
                                                                          v.value_counts().items()))
     print(f"wrote {args.root / 'findings.csv'}, {args.root / 'findings.md'} and the table in {args.readme}")

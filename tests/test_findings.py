@@ -313,6 +313,27 @@ def test_script_writes_csv_markdown_and_readme_and_checks(tmp_path, capsys):
     assert not readme.read_text().count("findings:start")
 
 
+def test_script_writes_and_checks_the_robustness_table(tmp_path, capsys):
+    root = small_results(tmp_path / "results")
+    verdicts = pd.DataFrame({"network": ["mlp_tanh", "cnn_relu"], "setting": "paper", "finding": 1,
+                             "verdict": ["reproduced", "partly"]})
+    (root / "paper" / "reduced" / "06_robustness").mkdir(parents=True)
+    verdicts.to_csv(root / "paper" / "reduced" / "06_robustness" / "verdicts.csv", index=False)
+    (root / "06_robustness").mkdir()
+    verdicts.assign(verdict="not reproduced").to_csv(root / "06_robustness" / "verdicts.csv", index=False)
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- findings:start -->\n<!-- findings:end -->\n<!-- robustness:start -->\nOLD\n"
+                      "<!-- robustness:end -->\n")
+    assert run_script("--root", root, "--readme", readme) == 0
+    text = readme.read_text()
+    assert "From `results/paper/reduced/06_robustness/verdicts.csv`" in text  # the reduced run before the quick one
+    assert "| paper | mlp_tanh yes, cnn_relu partly |" in text and "OLD" not in text
+    assert run_script("--root", root, "--readme", readme, "--check") == 0
+    readme.write_text(text.replace("cnn_relu partly", "cnn_relu yes"))
+    assert run_script("--root", root, "--readme", readme, "--check") == 1
+    assert "cnn_relu partly" in capsys.readouterr().out
+
+
 def test_committed_readme_table_is_findings_csv(capsys):
     """The README's "What we reproduced" table is the rendering of the committed results/findings.csv."""
     csv = REPO / "results" / "findings.csv"

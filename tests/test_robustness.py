@@ -11,7 +11,8 @@ import pytest
 from ipkit.analysis import dpi_fractions
 from ipkit.experiment import Experiment, defining_fields, run_experiment, save_results, setting_estimation
 from ipkit.findings import data_processing_inequality, early_stopping_before_compression, fitting_then_compression
-from ipkit.robustness import COLUMNS, robustness_problems, setting_verdicts, survival, verdict_grid, verdicts_figure
+from ipkit.robustness import (COLUMNS, robustness_problems, setting_verdicts, survival, survival_markdown, verdict_grid,
+                              verdicts_figure)
 
 STEPS = list(range(1, 10))
 # Setting "A": the output layer fits (I(X;T) 1 → 3 bits, peak at step 3) then compresses by 1.5 bits on training
@@ -124,6 +125,18 @@ def test_grid_survival_checks_and_figure(tmp_path):
     assert [t.get_text() for t in fig.axes[1].texts] == ["yes", "no", "yes", "no", "no", "no"]
     fig.savefig(tmp_path / "verdicts.png")
     assert (tmp_path / "verdicts.png").stat().st_size > 0
+
+
+def test_survival_markdown_names_each_network_verdict_and_the_settings_a_finding_survives():
+    verdicts = pd.DataFrame({"network": ["a", "b"] * 4, "setting": ["p", "p", "p", "p", "q", "q", "q", "q"],
+                             "finding": [1, 1, 4, 4] * 2,
+                             "verdict": ["reproduced", "reproduced", "reproduced", "not reproduced",
+                                         "not reproduced", "not reproduced", "partly", "reproduced"]})
+    md = survival_markdown(verdicts).splitlines()
+    assert md[:4] == ["| setting | finding 1 | finding 4 |", "| --- | --- | --- |",
+                      "| p | a yes, b yes | a yes, b no |", "| q | a no, b no | a partly, b yes |"]
+    assert md[5] == "- Finding 1 is reproduced in every network under: p; in some (or partly) under: none; in none under: q."
+    assert md[6] == "- Finding 4 is reproduced in every network under: none; in some (or partly) under: p, q; in none under: none."
 
 
 def tiny(root, **kwargs) -> Experiment:
