@@ -26,7 +26,7 @@ from ipkit.kernels import gaussian_from_sq_dists, gaussian_gram, label_gram, mul
 from ipkit.plane import information_plane
 from ipkit.protocol import estimation
 from ipkit.structure_kernel import structure_sq_dists
-from ipkit.tracker import InformationPlaneTracker, prepare_batch, tracking_callback
+from ipkit.tracker import InformationPlaneTracker, chain_callbacks, prepare_batch, tracking_callback
 from ipkit.train import train
 from ipkit.widths import KernelWidths, alignment_sigma, mean_distance, silverman_channel_sigmas
 
@@ -121,13 +121,8 @@ def train_with_settings(model: nn.Module, x: Tensor, y: Tensor, settings: dict, 
         The training log and the IP table of all settings (`SettingsTracker.table`).
     """
     tracker = SettingsTracker(model, num_classes, settings, protocol=protocol, seed=seed)
-    callbacks = [tracking_callback(t, n=n, every=every, dense_until=dense_until, splits=("train",))
-                 for t in (tracker, *also)]
-
-    def on_step(step: int, epoch: int, xb: Tensor, yb: Tensor) -> None:
-        for callback in callbacks:
-            callback(step, epoch, xb, yb)
-
+    on_step = chain_callbacks(tracking_callback(t, n=n, every=every, dense_until=dense_until, splits=("train",))
+                              for t in (tracker, *also))
     log = train(model, x, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device,
                 on_step=on_step, progress=progress)
     return log, tracker.table()
@@ -166,10 +161,9 @@ class StructureKernelComparison:
         self.rows_: list[dict] = []
 
     def _widths(self, kernel: str, split: str) -> KernelWidths:
-        e = self.estimation_
-        return self.widths_.setdefault((kernel, split), KernelWidths(
-            "alignment", e.beta, e.n_candidates_early, e.n_candidates, e.early_steps, e.sigma_min, e.scale,
-            mean_distance=e.mean_distance))
+        if (kernel, split) not in self.widths_:
+            self.widths_[kernel, split] = KernelWidths.from_estimation("alignment", self.estimation_)
+        return self.widths_[kernel, split]
 
     @torch.no_grad()
     def measure(self, x, y, *, step: int, epoch: int = 0, split: str = "train") -> list[dict]:

@@ -20,7 +20,7 @@ from ipkit.comparison import SettingsTracker
 from ipkit.data import load_dataset, train_val_split
 from ipkit.models import build_model
 from ipkit.protocol import estimation
-from ipkit.tracker import InformationPlaneTracker, NonFiniteActivations, tracking_callback
+from ipkit.tracker import InformationPlaneTracker, NonFiniteActivations, chain_callbacks, tracking_callback
 from ipkit.train import TrainingDiverged, early_stopping_steps, evaluate, seed_everything, train
 
 NUM_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10}
@@ -392,12 +392,7 @@ def _settings_tracking(exp: Experiment, model, run: int, seed: int, data: tuple)
                                   seed=seed)
         trackers.append(tracker)
         callbacks.append(_callback(exp, tracker, n, n_test, seed, data))
-
-    def on_step(step, epoch, xb, yb):
-        for callback in callbacks:
-            callback(step, epoch, xb, yb)
-
-    return _SettingsTables(trackers, list(exp.settings)), on_step
+    return _SettingsTables(trackers, list(exp.settings)), chain_callbacks(callbacks)
 
 
 def _provenance() -> dict:

@@ -97,9 +97,7 @@ class InformationPlaneTracker:
 
     def _widths(self, key, rule: str) -> KernelWidths:
         if key not in self.widths_:
-            e = self.estimation_
-            self.widths_[key] = KernelWidths(rule, e.beta, e.n_candidates_early, e.n_candidates, e.early_steps,
-                                             e.sigma_min, e.scale, e.k, e.gamma, e.mean_distance)
+            self.widths_[key] = KernelWidths.from_estimation(rule, self.estimation_)
         return self.widths_[key]
 
     def reduce_output(self, name: str, out: Tensor) -> LayerOutput:
@@ -350,4 +348,15 @@ def tracking_callback(tracker: InformationPlaneTracker, *, n: int = 100, x_test:
             tracker.measure(x_test[idx], y_test[idx], step=step, epoch=epoch, split="test")
 
     on_step.generators = {"test": generator, "train": train_generator}  # what a checkpoint saves and restores
+    return on_step
+
+
+def chain_callbacks(callbacks):
+    """One `on_step(step, epoch, xb, yb)` that calls each of `callbacks` in turn (several trackers, one training)."""
+    callbacks = list(callbacks)
+
+    def on_step(step: int, epoch: int, xb: Tensor, yb: Tensor) -> None:
+        for callback in callbacks:
+            callback(step, epoch, xb, yb)
+
     return on_step

@@ -303,6 +303,12 @@ class KernelWidths:
         self.updates_: dict[str, int] = {}
         self.steps_: dict[str, int] = {}
 
+    @classmethod
+    def from_estimation(cls, rule: str, e) -> "KernelWidths":
+        """KernelWidths with rule `rule` and the width settings of an `ipkit.protocol.Estimation` `e`."""
+        return cls(rule, e.beta, e.n_candidates_early, e.n_candidates, e.early_steps, e.sigma_min, e.scale, e.k,
+                   e.gamma, e.mean_distance)
+
     def _step(self, layer: str, step: int | None) -> int:
         return self.updates_.get(layer, 0) + 1 if step is None else step
 
