@@ -128,6 +128,52 @@ def train_with_settings(model: nn.Module, x: Tensor, y: Tensor, settings: dict, 
     return log, tracker.table()
 
 
+def training_summary(network: str, log: pd.DataFrame, ip: pd.DataFrame, *, seconds: float,
+                     test_accuracy: float) -> dict:
+    """One network's row of notebook 04's summary: how it trained and how often it was measured.
+
+    Args:
+        network: the network's name.
+        log: its training log (`ipkit.train.train`: ``step, loss, ...``).
+        ip: its IP table of all settings (`SettingsTracker.table`: ``setting, step, ...``).
+        seconds: the wall time of its training run, measurements included.
+        test_accuracy: its accuracy on test data (e.g. `ipkit.train.evaluate`).
+
+    Returns:
+        dict network, steps (the last training step), measurements (measured steps), settings (how many),
+        seconds, max_loss, final_loss (mean loss of the last 10 logged steps), test_accuracy.
+
+    Example:
+        >>> log = pd.DataFrame(dict(step=[1, 2, 3], loss=[2.3, 2.5, 1.0]))
+        >>> ip = pd.DataFrame(dict(setting=["a", "b", "a", "b"], step=[1, 1, 3, 3]))
+        >>> row = training_summary("cnn", log, ip, seconds=4.0, test_accuracy=0.9)
+        >>> row["steps"], row["measurements"], row["settings"], float(row["max_loss"]), float(row["final_loss"])
+        (3, 2, 2, 2.5, 1.9333333333333333)
+    """
+    return dict(network=network, steps=int(log["step"].max()), measurements=ip["step"].nunique(),
+                settings=ip["setting"].nunique(), seconds=seconds, max_loss=log["loss"].max(),
+                final_loss=log["loss"].tail(10).mean(), test_accuracy=test_accuracy)
+
+
+@torch.no_grad()
+def eval_activations(model: nn.Module, x: Tensor, layers) -> dict[str, Tensor]:
+    """The named layers' outputs of `model` on `x` (`ipkit.activations`) in eval mode and without gradients; the
+    model's train/eval mode is restored.
+
+    Args:
+        model: the network. x: (N, ...) inputs on the model's device. layers: names of its modules.
+
+    Returns:
+        layer name -> its (N, ...) output, detached.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        return activations(model, x, layers)
+    finally:
+        model.train(was_training)
+
+
 class StructureKernelComparison:
     """The IP of conv layers under the tensor kernel and under the structure-preserving kernel of Signoretto et al.
     [9] (`ipkit.structure_kernel`), on the same activations, and what each kernel's measurement costs.
@@ -169,12 +215,7 @@ class StructureKernelComparison:
     def measure(self, x, y, *, step: int, epoch: int = 0, split: str = "train") -> list[dict]:
         """Measure the layers on (x, y) under both kernels; appends and returns the rows."""
         x, y = prepare_batch(self.model, x, y, self.num_classes)
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            outputs = activations(self.model, x, self.layers)
-        finally:
-            self.model.train(was_training)
+        outputs = eval_activations(self.model, x, self.layers)
         for layer, a in outputs.items():
             if a.dim() != 4:
                 raise ValueError(f"layer {layer!r} must give (N, C, H, W) outputs, got shape {tuple(a.shape)}")
@@ -312,22 +353,46 @@ def channel_saturation(outputs: dict[str, Tensor], y: Tensor, channel_counts, *,
     return pd.DataFrame(rows)
 
 
-def corner_distances(ip: pd.DataFrame) -> pd.DataFrame:
+def corner_distances(ip: pd.DataFrame, *, sigma: bool = False) -> pd.DataFrame:
     """Per (setting, layer): the range over measured steps of H(T) and of the distances to the corner (H(X), H(Y))
     of the information plane, H(X) − I(X;T) and H(Y) − I(T;Y). A saturated layer (A_T = I/N) sits at 0, 0.
 
     Args:
         ip: an IP table with a `setting` column (`SettingsTracker.table`), optionally a `network` column.
+        sigma: also the range of the layer's width σ_T (columns sigma_T_min, sigma_T_max, last).
 
     Returns:
         Columns [network,] setting, layer, estimator, H_T_min, H_T_max, corner_XT_min, corner_XT_max,
-        corner_TY_min, corner_TY_max, in depth order.
+        corner_TY_min, corner_TY_max[, sigma_T_min, sigma_T_max], in depth order.
     """
     keys = [k for k in ("network",) if k in ip.columns] + ["setting", "layer_index", "layer", "estimator"]
     rows = ip.assign(corner_XT=ip["H_X"] - ip["I_XT"], corner_TY=ip["H_Y"] - ip["I_TY"])
-    table = rows.groupby(keys, sort=False)[["H_T", "corner_XT", "corner_TY"]].agg(["min", "max"])
+    values = ["H_T", "corner_XT", "corner_TY", *(["sigma_T"] if sigma else [])]
+    table = rows.groupby(keys, sort=False)[values].agg(["min", "max"])
     table.columns = [f"{value}_{stat}" for value, stat in table.columns]
     return table.reset_index().sort_values(keys[:-3] + ["layer_index"], kind="stable").drop(columns="layer_index")
+
+
+FINAL_STEP_COLUMNS = ("setting", "estimator", "width_rule", "alpha", "step", "layer_index", "layer", "sigma_T", "H_T",
+                      "I_XT", "I_TY", "H_X", "H_Y")
+
+
+def final_step(ip: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the last measured step: every setting's estimate of every layer on the same batch and network
+    snapshot, with the columns `FINAL_STEP_COLUMNS`, by setting then depth.
+
+    Args:
+        ip: an IP table of several settings (`SettingsTracker.table`).
+
+    Example:
+        >>> ip = pd.DataFrame(dict(setting=["b", "b", "a", "a", "b"], step=[1, 2, 2, 2, 2],
+        ...                        layer_index=[0, 1, 1, 0, 0])).reindex(columns=[*FINAL_STEP_COLUMNS, "seconds"])
+        >>> t = final_step(ip)
+        >>> list(zip(t["setting"], t["step"], t["layer_index"]))
+        [('a', 2, 0), ('a', 2, 1), ('b', 2, 0), ('b', 2, 1)]
+    """
+    last = ip[ip["step"] == ip["step"].max()]
+    return last[list(FINAL_STEP_COLUMNS)].sort_values(["setting", "layer_index"], kind="stable")
 
 
 def saturation_figure(saturation: pd.DataFrame):
@@ -357,7 +422,8 @@ def saturation_figure(saturation: pd.DataFrame):
 
 def comparison_problems(ip: pd.DataFrame, saturation: pd.DataFrame, hadamard: pd.DataFrame, *, tensor: str,
                         multivariate: str, alpha_settings=(), in_corner=(), saturation_margin: float = 0.01,
-                        tensor_gap: float = 0.25, atol: float = 1e-4) -> list[str]:
+                        tensor_gap: float = 0.25, summary: pd.DataFrame | None = None, accuracy_floors=None,
+                        atol: float = 1e-4) -> list[str]:
     """Notebook 04's checks of its own results; returns the failed ones as sentences (empty: all passed).
 
     Checks: every H_T, I_XT, I_TY and saturation entropy finite and within [0, log2 n] (up to `atol`); the
@@ -365,12 +431,15 @@ def comparison_problems(ip: pd.DataFrame, saturation: pd.DataFrame, hadamard: pd
     multivariate entropy within `saturation_margin` bits of log2 N and the tensor kernel's at least `tensor_gap`
     below; the conv layers of the networks `in_corner` under `multivariate` within `saturation_margin` of the
     corner (H(X), H(Y)) at every step; dense layers identical under `tensor` and `multivariate`; H_T
-    non-increasing in α over the `alpha_settings`.
+    non-increasing in α over the `alpha_settings`; each network of `accuracy_floors` trained (its
+    `test_accuracy` in `summary` at least its floor).
 
     Args:
         ip: IP rows of all networks and settings, with columns `network` and `setting`.
         saturation: `channel_saturation` rows with a `network` column. hadamard: `hadamard_special_case` rows.
         tensor, multivariate: the setting names of the two estimators (otherwise alike).
+        summary: one row per network with `network` and `test_accuracy` (`training_summary` rows); needed
+            with `accuracy_floors`, a dict network -> lowest acceptable test accuracy.
         atol: slack of the bounds: near-rank-one kernels (K ≈ all ones) give MI of about −5e-6 bits.
     """
     problems = []
@@ -412,6 +481,10 @@ def comparison_problems(ip: pd.DataFrame, saturation: pd.DataFrame, hadamard: pd
         index=["network", "split", "step", "layer"], columns="alpha", values="H_T")
     if (by_alpha[sorted(by_alpha.columns)].diff(axis=1).iloc[:, 1:] > atol).any().any():
         problems.append("Rényi entropy increased with α somewhere (it is non-increasing in α)")
+    if accuracy_floors:
+        accuracy = summary.set_index("network")["test_accuracy"]
+        problems += [f"{network} test accuracy {accuracy[network]:.3f} is below the floor {floor}"
+                     for network, floor in accuracy_floors.items() if not accuracy[network] >= floor]
     return problems
 
 

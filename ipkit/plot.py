@@ -285,6 +285,34 @@ def sigma_plot(table, split="train", ax=None, errorbar=("se", 2)):
     return ax
 
 
+def sigma_panels(panels, split="train"):
+    """Kernel widths over training (:func:`sigma_plot`) side by side, one panel per (title, IP table), e.g. one
+    per width rule; the panels share their y axis and the first one holds the legend.
+
+    Args:
+        panels: list of (title, IP table) pairs, left to right.
+        split: which split's rows to draw.
+
+    Returns:
+        The matplotlib Figure, one Axes per panel.
+    """
+    if not panels:
+        raise ValueError("panels is empty: pass a list of (title, IP table) pairs")
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), layout="constrained", squeeze=False)
+    for ax, (title, table) in zip(axes[0], panels):
+        sigma_plot(table, split=split, ax=ax)
+        ax.set_title(title, fontsize="medium")
+        ax.get_legend().set_visible(ax is axes[0, 0])
+    # Shared only now: seaborn averages in the axis' scale, so a log axis shared while drawing would make the
+    # mean over runs a geometric one.
+    for ax in axes[0, 1:]:
+        ax.sharey(axes[0, 0])
+        ax.tick_params(axis="y", which="both", labelleft=False)
+        ax.set_ylabel("")
+    axes[0, 0].autoscale_view(scalex=False)
+    return fig
+
+
 def _lines_over_steps(ax, rows, column, layers, cmap_of, errorbar):
     """One seaborn line per layer: the mean of `column` over the rows (runs) at each step, and its band."""
     for layer in layers:

@@ -96,15 +96,15 @@ import json
 import math
 import time
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
 import ipkit.plot as ipplot
-from ipkit import activations, alignment_sigma, estimation, label_gram, pairwise_sq_dists, silverman_channel_sigmas
+from ipkit import alignment_sigma, estimation, label_gram, pairwise_sq_dists, silverman_channel_sigmas
 from ipkit.comparison import (StructureKernelComparison, channel_saturation, comparison_problems, corner_distances,
-                              entropy_figure, hadamard_special_case, planes_figure, saturation_figure,
-                              structure_cost, structure_problems, train_with_settings)
+                              entropy_figure, eval_activations, final_step, hadamard_special_case, planes_figure,
+                              saturation_figure, structure_cost, structure_problems, train_with_settings,
+                              training_summary)
 from ipkit.data import load_dataset
 from ipkit.experiment import publish, resolve_device, staging
 from ipkit.models import build_model
@@ -167,11 +167,8 @@ t2 = time.perf_counter()
 cnn_ip, vgg_ip = cnn_ip.assign(network="cnn"), vgg_ip.assign(network="vgg16")
 
 summary = pd.DataFrame([
-    dict(network=name, steps=int(log["step"].max()), measurements=ip["step"].nunique(),
-         settings=ip["setting"].nunique(), seconds=seconds, max_loss=log["loss"].max(),
-         final_loss=log["loss"].tail(10).mean(), test_accuracy=evaluate(model, xt, yt)[1])
-    for name, log, ip, seconds, model, xt, yt in (("cnn", cnn_log, cnn_ip, t1 - t0, cnn, xt_mnist, yt_mnist),
-                                                  ("vgg16", vgg_log, vgg_ip, t2 - t1, vgg, xt_cifar, yt_cifar))])
+    training_summary("cnn", cnn_log, cnn_ip, seconds=t1 - t0, test_accuracy=evaluate(cnn, xt_mnist, yt_mnist)[1]),
+    training_summary("vgg16", vgg_log, vgg_ip, seconds=t2 - t1, test_accuracy=evaluate(vgg, xt_cifar, yt_cifar)[1])])
 for name, table in (("ip_cnn", cnn_ip), ("ip_vgg16", vgg_ip), ("summary", summary)):
     table.to_csv(stage / f"{name}.csv", index=False)
 summary
@@ -185,11 +182,8 @@ summary
 # this layer are not equal: they follow each channel's spread (printed below), so the special case is not theirs.
 
 # %%
-cnn.eval()
-vgg.eval()
-with torch.no_grad():
-    cnn_acts = activations(cnn, xt_mnist[:n].to(dev), conv["cnn"])
-    vgg_acts = activations(vgg, xt_cifar[:n].to(dev), saturation_layers)
+cnn_acts = eval_activations(cnn, xt_mnist[:n].to(dev), conv["cnn"])
+vgg_acts = eval_activations(vgg, xt_cifar[:n].to(dev), saturation_layers)
 conv2 = cnn_acts["conv2"]
 sigma_h = alignment_sigma(pairwise_sq_dists(conv2.double()), label_gram(yt_mnist[:n].to(dev), 10).double(),
                           n_candidates=300)
@@ -279,12 +273,7 @@ fig = planes_figure([[(setting.removeprefix("tensor, "), cnn_ip[cnn_ip["setting"
                      for row in panels], colorbar=False)
 ipplot.save_figure(fig, stage / "ip_width_rules_alpha.png")
 
-fig, axes = plt.subplots(1, len(panels[0]), figsize=(3.6 * len(panels[0]), 3.4), sharey=True, layout="constrained",
-                         squeeze=False)
-for ax, setting in zip(axes[0], panels[0]):
-    ipplot.sigma_plot(cnn_ip[cnn_ip["setting"] == setting], ax=ax)
-    ax.set_title(setting.removeprefix("tensor, "), fontsize="medium")
-    ax.get_legend().set_visible(ax is axes[0, 0])
+fig = ipplot.sigma_panels([(s.removeprefix("tensor, "), cnn_ip[cnn_ip["setting"] == s]) for s in panels[0]])
 ipplot.save_figure(fig, stage / "widths.png")
 
 # %% [markdown]
@@ -293,11 +282,9 @@ ipplot.save_figure(fig, stage / "widths.png")
 # bound I(X;T) and I(T;Y); the multivariate kernel's conv layers reach both bounds.
 
 # %%
-last = cnn_ip[cnn_ip["step"] == cnn_ip["step"].max()]
-final = last[["setting", "estimator", "width_rule", "alpha", "step", "layer_index", "layer", "sigma_T", "H_T",
-              "I_XT", "I_TY", "H_X", "H_Y"]].sort_values(["setting", "layer_index"], kind="stable")
+final = final_step(cnn_ip)
 final.to_csv(stage / "final_step.csv", index=False)
-print(f"step {int(last['step'].iloc[0])}: H(X) = {last['H_X'].iloc[0]:.3f}, H(Y) = {last['H_Y'].iloc[0]:.3f} bits")
+print(f"step {final['step'].iloc[0]}: H(X) = {final['H_X'].iloc[0]:.3f}, H(Y) = {final['H_Y'].iloc[0]:.3f} bits")
 final.pivot(index=["layer_index", "layer"], columns="setting", values=["I_XT", "I_TY"]).round(3)
 
 # %% [markdown]
@@ -323,9 +310,6 @@ fig = planes_figure([[(f"CNN, MNIST, conv layers: {kernel}", structure_ip[struct
 ipplot.save_figure(fig, stage / "ip_structure_kernel.png")
 cost = structure_cost(structure_ip)
 cost.to_csv(stage / "structure_cost.csv", index=False)
-for r in cost.itertuples():
-    print(f"{r.setting}: {r.mean_s:.3f} s per measurement of {r.layers} conv layers (median {r.median_s:.3f} s, "
-          f"{r.measurements} measurements), {r.vs_tensor:.1f}× the tensor kernel's")
 cost.round(4)
 
 # %% [markdown]
@@ -333,8 +317,7 @@ cost.round(4)
 # (H(X), H(Y)): a layer on log2 N and in the corner has saturated.
 
 # %%
-structure_corner = corner_distances(structure_ip).merge(
-    structure_ip.groupby(["setting", "layer"], as_index=False)["sigma_T"].agg(sigma_T_min="min", sigma_T_max="max"))
+structure_corner = corner_distances(structure_ip, sigma=True)
 structure_corner.to_csv(stage / "corner_structure_kernel.csv", index=False)
 structure_corner.round(3)
 
@@ -351,11 +334,8 @@ structure_corner.round(3)
 # %%
 problems = comparison_problems(ips, saturation, hadamard, tensor=TENSOR, multivariate=MULTIVARIATE,
                                alpha_settings=alpha_settings, in_corner=["cnn"], saturation_margin=saturation_margin,
-                               tensor_gap=tensor_gap)
+                               tensor_gap=tensor_gap, summary=summary, accuracy_floors={"cnn": cnn_accuracy_floor})
 problems += structure_problems(structure_ip, cnn_ip[cnn_ip["setting"] == TENSOR])
-accuracy = summary.set_index("network")["test_accuracy"]
-if accuracy["cnn"] < cnn_accuracy_floor:
-    problems.append(f"CNN test accuracy {accuracy['cnn']:.3f} is below the floor {cnn_accuracy_floor}")
 
 parameters = dict(seed=seed, lr=lr, batch_size=batch_size, cnn_variant=cnn_variant, cnn_train_size=cnn_train_size,
                   cnn_epochs=cnn_epochs, vgg_width=vgg_width, vgg_train_size=vgg_train_size, vgg_epochs=vgg_epochs,

@@ -15,9 +15,10 @@ import torch
 import reference as ref
 from ipkit import InformationPlaneTracker
 from ipkit import activations, alignment_sigma, label_gram, renyi_entropy
-from ipkit.comparison import (SettingsTracker, StructureKernelComparison, channel_saturation, comparison_problems,
-                              corner_distances, hadamard_special_case, structure_cost, structure_problems,
-                              train_with_settings)
+from ipkit.comparison import (FINAL_STEP_COLUMNS, SettingsTracker, StructureKernelComparison, channel_saturation,
+                              comparison_problems, corner_distances, eval_activations, final_step,
+                              hadamard_special_case, structure_cost, structure_problems, train_with_settings,
+                              training_summary)
 from ipkit.structure_kernel import structure_preserving_gram, structure_sq_dists
 from ipkit.models import build_model
 from ipkit.tracker import COLUMNS, tracking_callback
@@ -202,6 +203,45 @@ def test_corner_distances_by_hand():
     assert got.loc[("a", "conv1")].tolist()[1:] == ["tensor", 3.0, 4.0, 2.5, 3.0, 1.0, 2.0]
     assert got.loc[("a", "conv2")].tolist()[1:] == ["tensor", 2.0, 2.0, 4.0, 4.0, 2.5, 2.5]
     assert got.loc[("b", "conv1")].tolist()[1:] == ["multivariate", 6.0, 6.0, 0.0, 0.0, 0.0, 0.0]
+    with_sigma = corner_distances(ip.assign(sigma_T=[2.0, 0.5, 7.0, 3.0]), sigma=True)
+    assert list(with_sigma.columns) == [*table.columns, "sigma_T_min", "sigma_T_max"]
+    pd.testing.assert_frame_equal(with_sigma[table.columns], table)
+    assert with_sigma[["sigma_T_min", "sigma_T_max"]].to_numpy().tolist() == [[0.5, 2.0], [7.0, 7.0], [3.0, 3.0]]
+
+
+def test_final_step_keeps_the_last_step_by_setting_then_depth():
+    ip = pd.DataFrame(dict(setting=["b", "b", "b", "a", "a", "b"], step=[1, 3, 3, 3, 3, 3],
+                           layer_index=[0, 1, 0, 1, 0, 2], H_T=[9.0, 1.0, 2.0, 3.0, 4.0, 5.0], seconds=1.0))
+    table = final_step(ip.reindex(columns=[*ip.columns, *(c for c in FINAL_STEP_COLUMNS if c not in ip)]))
+    assert list(table.columns) == list(FINAL_STEP_COLUMNS)
+    assert table[["setting", "layer_index", "H_T"]].values.tolist() == [["a", 0, 4.0], ["a", 1, 3.0], ["b", 0, 2.0],
+                                                                        ["b", 1, 1.0], ["b", 2, 5.0]]
+    assert set(table["step"]) == {3}
+
+
+def test_training_summary_by_hand():
+    log = pd.DataFrame(dict(step=range(1, 13), loss=[2.0, 9.0, *[1.0] * 5, *[0.5] * 5]))
+    ip = pd.DataFrame(dict(setting=["a", "b", "c"] * 2, step=[1] * 3 + [5] * 3))
+    row = training_summary("cnn", log, ip, seconds=3.5, test_accuracy=0.75)
+    assert row == dict(network="cnn", steps=12, measurements=2, settings=3, seconds=3.5, max_loss=9.0,
+                       final_loss=pytest.approx((5 * 1.0 + 5 * 0.5) / 10, abs=1e-12), test_accuracy=0.75)
+
+
+def test_eval_activations_in_eval_mode_without_gradients_and_mode_restored():
+    model = build_model("vgg16", width=0.0625, seed=0)  # batch norm: eval and train outputs differ
+    x = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    out = eval_activations(model, x, ["conv1", "fc1"])
+    assert model.training and list(out) == ["conv1", "fc1"]
+    assert not out["conv1"].requires_grad
+    with torch.no_grad():
+        expected = activations(model.eval(), x, ["conv1", "fc1"])
+        trained = activations(model.train(), x, ["conv1"])
+    torch.testing.assert_close(out["conv1"], expected["conv1"], rtol=0, atol=0)
+    torch.testing.assert_close(out["fc1"], expected["fc1"], rtol=0, atol=0)
+    assert not torch.allclose(out["conv1"], trained["conv1"], atol=1e-3)
+    model.eval()
+    eval_activations(model, x, ["conv1"])
+    assert not model.training
 
 
 def test_import_loads_no_matplotlib():
@@ -249,13 +289,17 @@ def good_results():
     (lambda ip, s, h: ip.loc.__setitem__((2, "I_TY"), 0.9), "cnn: multivariate conv layers up to 0.1000 bits"),
     (lambda ip, s, h: ip.loc.__setitem__((3, "I_TY"), 0.7), "dense layers differ"),
     (lambda ip, s, h: ip.loc.__setitem__((5, "H_T"), 1.2), "increased with α"),
+    ("accuracy", "cnn test accuracy 0.700 is below the floor 0.71"),
 ])
 def test_comparison_problems(change, problem):
     ip, saturation, hadamard = good_results()
-    if change is not None:
+    summary = pd.DataFrame(dict(network=["cnn", "vgg16"], test_accuracy=[0.7, 0.1]))
+    floors = {"cnn": 0.71 if change == "accuracy" else 0.7}  # at the floor passes
+    if callable(change):
         change(ip, saturation, hadamard)
     problems = comparison_problems(ip, saturation, hadamard, tensor="tensor", multivariate="mv",
-                                   alpha_settings=["α=1", "α=2"], in_corner=["cnn"])
+                                   alpha_settings=["α=1", "α=2"], in_corner=["cnn"], summary=summary,
+                                   accuracy_floors=floors)
     if problem is None:
         assert problems == []
     else:

@@ -403,6 +403,24 @@ def test_sigma_plot_draws_a_band_over_runs(table):
     assert not any(band.get_paths() for band in one_run.collections)  # one run: no band
 
 
+def test_sigma_panels_draw_one_sigma_plot_per_table_sharing_y_with_one_legend(table):
+    doubled = table.assign(sigma_T=table["sigma_T"] * 2)
+    fig = ipp.sigma_panels([("a", table), ("b", doubled), ("c", table[table.layer == "hidden"])], split="test")
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b", "c"]
+    assert [ax.get_legend().get_visible() for ax in fig.axes] == [True, False, False]
+    assert [len(ax.lines) for ax in fig.axes] == [3, 3, 1]
+    assert all(ax.get_yscale() == "log" for ax in fig.axes)
+    assert [bool(ax.get_ylabel()) for ax in fig.axes] == [True, False, False]  # labelled once, on the left
+    expected = [run_mean(table, "test", "hidden", s, "sigma_T") for s in STEPS]
+    np.testing.assert_allclose(fig.axes[2].lines[0].get_ydata(), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fig.axes[1].lines[1].get_ydata(), 2 * np.array(expected), rtol=0, atol=1e-12)
+    low, high = fig.axes[0].get_ylim()
+    assert fig.axes[1].get_ylim() == fig.axes[2].get_ylim() == (low, high)  # shared y axis, covering all panels
+    assert low < table["sigma_T"].min() and high > doubled["sigma_T"].max()
+    with pytest.raises(ValueError, match="panels is empty"):
+        ipp.sigma_panels([])
+
+
 def test_animated_information_plane_has_one_frame_per_step_range(tmp_path):
     from PIL import Image
 
