@@ -42,8 +42,22 @@ SUBSETS = {
 }
 
 
-def _subset(num: int, n: int | None, seed: int, subset: str) -> Tensor | None:
-    """Indices of the subset of size n out of num that `subset` names (None means all)."""
+def subset_indices(num: int, n: int | None, seed: int = 0, subset: str = "random") -> Tensor | None:
+    """The positions of the samples `load_dataset(..., n=n, seed=seed, subset=subset)` takes from a split of `num`.
+
+    Args:
+        num: the split's size.
+        n: the subset's size; None means the whole split.
+        seed, subset: as in `load_dataset`.
+
+    Returns:
+        (n,) int64 positions in the split's order (`cifar10_files`' for the ImageFolder copy), or None for all.
+
+    Raises:
+        ValueError: n outside 1..num, or an unknown subset.
+    """
+    if subset not in SUBSETS:
+        raise ValueError(f"unknown subset {subset!r}; valid names: {sorted(SUBSETS)}")
     if n is None:
         return None
     if not 0 < n <= num:
@@ -99,7 +113,7 @@ def _load_mnist_like(cls, name: str):
              subset: str) -> tuple[Tensor, Tensor]:
         ds = _open_torchvision(cls, name, root, train, download, f"{cls.__name__}/raw")
         x, y = ds.data, ds.targets  # (N, 28, 28) uint8, (N,) int64
-        idx = _subset(len(y), n, seed, subset)
+        idx = subset_indices(len(y), n, seed, subset)
         if idx is not None:
             x, y = x[idx], y[idx]
         return x.unsqueeze(1), y.long()
@@ -107,8 +121,20 @@ def _load_mnist_like(cls, name: str):
     return load
 
 
-def _cifar10_files(folder: Path) -> tuple[list[str], Tensor]:
-    """Image paths and labels of an ImageFolder copy of CIFAR-10, labels in CIFAR-10's own class order."""
+def cifar10_files(folder) -> tuple[list[str], Tensor]:
+    """The image files of one split of an ImageFolder copy of CIFAR-10, in the order `load_dataset` reads them.
+
+    Args:
+        folder: the split's folder, e.g. root/cifar10/train, holding one folder per class of `CIFAR10_CLASSES`.
+
+    Returns:
+        paths: the N files, class by class in CIFAR-10's own class order, sorted by name within a class;
+        labels: (N,) int64 class indices.
+
+    Raises:
+        ValueError: the class folders are not CIFAR-10's.
+    """
+    folder = Path(folder)
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
     if sorted(classes) != sorted(CIFAR10_CLASSES):
         raise ValueError(f"{folder} should hold one folder per CIFAR-10 class {CIFAR10_CLASSES}, found {classes}")
@@ -120,8 +146,8 @@ def _cifar10_files(folder: Path) -> tuple[list[str], Tensor]:
     return paths, torch.tensor(labels, dtype=torch.int64)
 
 
-def _decode(paths: list[str]) -> Tensor:
-    """Decode image files to (N, 3, H, W) uint8.
+def decode_images(paths: list[str]) -> Tensor:
+    """Decode image files to (N, 3, H, W) uint8 RGB pixels, as `load_dataset` does for the ImageFolder copy.
 
     Pillow rather than torchvision.io: torchvision 0.29 deprecates its decoders (pixels are identical; Pillow takes
     about 0.15 ms per 32×32 JPEG here, 2–3× slower than torchvision's batched decode_jpeg).
@@ -137,21 +163,23 @@ def _load_cifar10(root: Path, train: bool, download: bool, n: int | None, seed: 
                   subset: str) -> tuple[Tensor, Tensor]:
     folder = root / "cifar10" / ("train" if train else "test")
     if not (root / "cifar-10-batches-py").is_dir() and folder.is_dir():
-        paths, y = _cifar10_files(folder)
-        idx = _subset(len(y), n, seed, subset)
+        paths, y = cifar10_files(folder)
+        idx = subset_indices(len(y), n, seed, subset)
         if idx is not None:
             paths, y = [paths[i] for i in idx.tolist()], y[idx]
-        return _decode(paths), y
+        return decode_images(paths), y
     looked_for = f"cifar-10-batches-py (torchvision) or {folder.relative_to(root)}/<class>/ (ImageFolder)"
     ds = _open_torchvision(torchvision.datasets.CIFAR10, "cifar10", root, train, download, looked_for)
     x = torch.from_numpy(ds.data).permute(0, 3, 1, 2)  # (N, 32, 32, 3) -> (N, 3, 32, 32) uint8
     y = torch.tensor(ds.targets, dtype=torch.int64)
-    idx = _subset(len(y), n, seed, subset)
+    idx = subset_indices(len(y), n, seed, subset)
     if idx is not None:
         x, y = x[idx], y[idx]
     return x.contiguous(), y
 
 
+# name -> loader(root, train, download, n, seed, subset) -> (x: (N, C, H, W) uint8, y: (N,) int64), the n-sample
+# subset taken; scripts/device/vgg16_paper.py points "cifar10" at CIFAR-10 held on the GPU.
 DATASETS = {
     "mnist": _load_mnist_like(torchvision.datasets.MNIST, "mnist"),
     "fashion_mnist": _load_mnist_like(torchvision.datasets.FashionMNIST, "fashion_mnist"),

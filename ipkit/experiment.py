@@ -8,7 +8,7 @@ import os
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -443,13 +443,41 @@ def _write_atomic(path: Path, write) -> None:
     tmp.replace(path)
 
 
+GZIPPED = ("ip", "training_log")  # the per-step tables (megabytes); the others hold a few rows per run
+
+
+def table_path(folder, name: str) -> Path:
+    """The file of table `name` ("ip", "training_log", "summary", ...) in a folder `save_results` wrote:
+    name.csv.gz, else name.csv (the per-step tables of older results are plain CSV).
+
+    Raises:
+        FileNotFoundError: neither file is in `folder`.
+    """
+    folder = Path(folder)
+    for path in (folder / f"{name}.csv.gz", folder / f"{name}.csv"):
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"no {name}.csv.gz or {name}.csv in {folder}: run the experiment first, or point to "
+                            "its output folder")
+
+
+def _write_table(table: pd.DataFrame, path: Path, gzipped: bool) -> None:
+    # Through a handle, so that the gzip header names no file (it would name the temporary one); with no time
+    # either, the same table gives the same bytes.
+    with open(path, "wb") as f:
+        table.to_csv(f, index=False, compression={"method": "gzip", "mtime": 0, "filename": ""} if gzipped else None)
+
+
 def save_results(results: Results, folder, **extra) -> dict[str, Path]:
     """Write the tables as CSV and the set-up, provenance and wall time as run.json into `folder`.
 
-    Files: ip.csv, training_log.csv, early_stopping.csv, summary.csv, dpi.csv, compression.csv, run.json.
-    With a `setting` column in the IP table, dpi.csv and compression.csv hold each setting's rows apart.
-    Each file is written to a temporary name and renamed, so none is ever half-written. `extra` goes into
-    run.json (e.g. the notebook's parameters).
+    Files: ip.csv.gz and training_log.csv.gz (the per-step tables, gzipped: the same table always gives the same
+    bytes), early_stopping.csv, summary.csv, dpi.csv, compression.csv, run.json. With a `setting` column in the
+    IP table, dpi.csv and compression.csv hold each setting's rows apart. Each file is written to a temporary
+    name and renamed, so none is ever half-written. `extra` goes into run.json (e.g. the notebook's parameters).
+
+    Returns:
+        The path of each file: keys ip, training_log, early_stopping, summary, dpi, compression, run.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -458,8 +486,9 @@ def save_results(results: Results, folder, **extra) -> dict[str, Path]:
               "compression": _per_setting(compression, results.ip)}
     paths = {}
     for name, table in tables.items():
-        paths[name] = folder / f"{name}.csv"
-        _write_atomic(paths[name], lambda p, t=table: t.to_csv(p, index=False))
+        gzipped = name in GZIPPED
+        paths[name] = folder / f"{name}.csv{'.gz' if gzipped else ''}"
+        _write_atomic(paths[name], lambda p, t=table, gz=gzipped: _write_table(t, p, gz))
     meta = dict(results.info, **extra)
     meta.setdefault("provenance", _provenance())  # results read back keep where they were made
     paths["run"] = folder / "run.json"
@@ -476,13 +505,15 @@ def _per_setting(analysis, ip: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_results(folder) -> Results:
-    """Read back what `save_results` wrote."""
-    folder = Path(folder)
-    if not (folder / "ip.csv").exists():
-        raise FileNotFoundError(f"no ip.csv in {folder}: run the experiment first, or point to its output folder")
-    read = lambda name: pd.read_csv(folder / f"{name}.csv")  # noqa: E731
+    """Read back what `save_results` wrote; also older folders, whose per-step tables are plain ip.csv and
+    training_log.csv.
+
+    Raises:
+        FileNotFoundError: `folder` holds no IP table (ip.csv.gz or ip.csv) or misses another table.
+    """
+    read = lambda name: pd.read_csv(table_path(folder, name))  # noqa: E731  (compression from the name)
     return Results(ip=read("ip"), log=read("training_log"), early_stopping=read("early_stopping"),
-                   summary=read("summary"), info=json.loads((folder / "run.json").read_text()))
+                   summary=read("summary"), info=json.loads((Path(folder) / "run.json").read_text()))
 
 
 def check_results(results: Results, accuracy_floor: float = 0.0, atol: float = 1e-6) -> None:
@@ -518,3 +549,27 @@ def check_results(results: Results, accuracy_floor: float = 0.0, atol: float = 1
                             f"{curve.index[0]} → {curve.iloc[-1]:.3f} at step {curve.index[-1]}")
     if problems:
         raise AssertionError("result checks failed:\n- " + "\n- ".join(problems))
+
+
+def experiment_from_parameters(parameters: dict, **overrides) -> Experiment:
+    """The Experiment of a notebook's parameters: each `Experiment` field that `parameters` names, and
+    `overrides` (which win); the other fields at their defaults.
+
+    Notebooks 01–03 pass their own namespace, so every papermill parameter (``-p epochs 1``) reaches the
+    experiment without being copied by hand into a keyword argument; what is not a field (output_dir,
+    accuracy_floor, a model option such as activation) is left to the notebook.
+
+    Args:
+        parameters: name -> value: a notebook's `globals()`, or the literals of its parameters cell.
+        **overrides: fields set by the caller rather than by the parameters (the model and its options).
+
+    Raises:
+        ValueError: a bad value, as `Experiment` refuses it.
+
+    Example:
+        >>> exp = experiment_from_parameters({"epochs": 2, "output_dir": "results/x"}, model="cnn")
+        >>> exp.epochs, exp.model, exp.lr
+        (2, 'cnn', 0.09)
+    """
+    names = {f.name for f in fields(Experiment)}
+    return Experiment(**{name: value for name, value in parameters.items() if name in names} | overrides)

@@ -1,6 +1,6 @@
 """The paper's six findings (docs/method.md §6) as verdicts computed from result tables.
 
-Each finding is a pure function of the tables an experiment wrote (ip.csv, early_stopping.csv, dpi.csv,
+Each finding is a pure function of the tables an experiment wrote (ip.csv.gz, early_stopping.csv, dpi.csv,
 saturation.csv, …) that returns a `Verdict`: "reproduced", "partly" or "not reproduced", an evidence sentence,
 and the numbers behind it under names. Every threshold is a keyword argument with a documented default.
 `findings_table` evaluates every finding on whatever result folders exist; `scripts/findings.py` writes it to
@@ -367,10 +367,11 @@ def experiment_label(name: str, info: dict) -> str:
     return f"{name} [{'; '.join(notes)}]" if notes else name
 
 
-def _folders(root: Path, table: str) -> list[Path]:
-    """Result folders under root holding `table`, paper settings first; temporary and old copies skipped."""
-    found = [p.parent for p in root.rglob(table)
-             if not any(part.startswith(".") or part.endswith(".old") for part in p.relative_to(root).parts)]
+def _folders(root: Path, *tables: str) -> list[Path]:
+    """Result folders under root holding one of the files `tables`, paper settings first; temporary and old copies
+    skipped."""
+    found = {p.parent for table in tables for p in root.rglob(table)
+             if not any(part.startswith(".") or part.endswith(".old") for part in p.relative_to(root).parts)}
     return sorted(found, key=lambda f: (not f.relative_to(root).as_posix().startswith("paper/"),
                                         f.relative_to(root).as_posix()))
 
@@ -395,12 +396,14 @@ def _row(finding: int, experiment: str, result: Verdict) -> dict:
 def findings_table(root="results") -> pd.DataFrame:
     """Every finding evaluated on every result folder under `root` that it applies to; missing ones are skipped.
 
-    Folders with ip.csv (results/<notebook>/, results/05_early_stopping/<network>/, results/paper/<name>/, read
-    with `ipkit.experiment.load_results`): MNIST networks → findings 1, 2, 4; VGG-16 → findings 3, 4. Folders
-    with saturation.csv (notebook 04) → finding 5. Finding 6 is a numerical check on 100 seeded uniform samples
-    in [0, 1]^784 (MNIST's shape and scale) with σ = 8 (σ_X), run whatever exists. The experiment column is the
-    folder relative to `root`, labelled with what its run.json says is reduced (fewer runs or epochs than the
-    paper, a subset, a narrower network, another test-stream size) or stale (made by an older ipkit).
+    Folders with an IP table, ip.csv.gz or an older folder's ip.csv (results/<notebook>/,
+    results/05_early_stopping/<network>/, results/paper/<name>/, read with `ipkit.experiment.load_results`): MNIST
+    networks → findings 1, 2, 4; VGG-16 → findings 3, 4; an IP table with a `setting` column (notebook 06's, which
+    judges each setting itself) is skipped. Folders with saturation.csv (notebook 04) → finding 5. Finding 6 is a
+    numerical check on 100 seeded uniform samples in [0, 1]^784 (MNIST's shape and scale) with σ = 8 (σ_X), run
+    whatever exists. The experiment column is the folder relative to `root`, labelled with what its run.json says
+    is reduced (fewer runs or epochs than the paper, a subset, a narrower network, another test-stream size) or
+    stale (made by an older ipkit).
 
     Returns:
         Columns finding (1–6), claim, experiment, verdict, evidence, numbers (JSON), ordered by finding with
@@ -408,8 +411,10 @@ def findings_table(root="results") -> pd.DataFrame:
     """
     root = Path(root)
     rows = []
-    for folder in _folders(root, "ip.csv"):
+    for folder in _folders(root, "ip.csv.gz", "ip.csv"):
         results = load_results(folder)
+        if "setting" in results.ip.columns:
+            continue  # notebook 06's: each run measured under several settings, judged per setting there
         label = experiment_label(folder.relative_to(root).as_posix(), results.info)
         exp = results.info.get("experiment", {})
         if exp.get("dataset") == "mnist" and exp.get("model") in ("mlp", "cnn"):

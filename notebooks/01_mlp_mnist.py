@@ -48,7 +48,7 @@ n = 100
 n_test = 200
 protocol = "wickstrom2019"
 estimation = {}
-every = 2
+every = 4
 dense_until = 100
 splits = ["train", "test"]
 train_size = 10000
@@ -72,15 +72,11 @@ progress = True
 # %%
 import ipkit.plot as ipplot
 from ipkit.analysis import compression, dpi_fractions
-from ipkit.experiment import (Experiment, check_results, load_results, publish, run_experiment, save_results,
-                              staging)
+from ipkit.experiment import (check_results, experiment_from_parameters, load_results, publish, run_experiment,
+                              save_results, staging)
 
-exp = Experiment(dataset=dataset, model="mlp", model_options={"activation": activation}, epochs=epochs, lr=lr,
-                 batch_size=batch_size, seeds=seeds, n=n, n_test=n_test, protocol=protocol, estimation=estimation,
-                 every=every, dense_until=dense_until, splits=splits, train_size=train_size, test_size=test_size,
-                 subset=subset, val_fraction=val_fraction, eval_every=eval_every, test_every=test_every,
-                 patience=patience, device=device, threads=threads, checkpoint_dir=checkpoint_dir,
-                 checkpoint_every=checkpoint_every, data_root=data_root, progress=progress)
+# every parameter above that is named like an Experiment field (epochs, seeds, estimation, ...) goes into it
+exp = experiment_from_parameters(globals(), model="mlp", model_options={"activation": activation})
 exp
 
 # %% [markdown]
@@ -99,7 +95,7 @@ results.summary
 # The IP per split: one point per (layer, step), averaged over runs; colour = training step, one colormap per
 # layer; markers where early stopping on the validation loss would have stopped, for each patience (in steps).
 # Then I(X;T) of every layer against the step (mean and band of ±2 standard errors over runs, H(X) dotted), the
-# data processing inequality along depth, every width σ_T used (all in `ip.csv`) and the training curves.
+# data processing inequality along depth, every width σ_T used (all in `ip.csv.gz`) and the training curves.
 
 # %%
 figures = ipplot.experiment_report(results, stage, splits=splits)

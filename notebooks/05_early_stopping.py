@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -108,7 +110,7 @@ list(experiments)
 
 # %% [markdown]
 # ## Training with the information plane measured along the way
-# One folder per network (`<model>_<activation>/`: ip.csv, training_log.csv, early_stopping.csv, …). With
+# One folder per network (`<model>_<activation>/`: ip.csv.gz, training_log.csv.gz, early_stopping.csv, …). With
 # `results_from` — a folder holding such subfolders, or a mapping from network to folder — the tables are read
 # from there instead, and only what this notebook derives from them is written. Everything goes into a staging
 # folder that replaces `output_dir` only once the checks at the end pass.
@@ -242,7 +244,7 @@ assert set(table.index) == set(runs) and set(summary["network"]) == set(runs), "
 written = ["phases_early_stopping.csv", "patience_summary.csv", "patience_before_compression.png",
            "train_vs_test.csv", "train_vs_test.png", *(f"figure1_{tag}.png" for tag in runs),
            *(f"i_xt_over_steps_{tag}.png" for tag in runs),
-           *(f"{tag}/{f}" for tag in runs if not results_from for f in ("ip.csv", "early_stopping.csv"))]
+           *(f"{tag}/{f}" for tag in runs if not results_from for f in ("ip.csv.gz", "early_stopping.csv"))]
 missing = [f for f in written if not (stage / f).is_file() or (stage / f).stat().st_size == 0]
 assert not missing, f"not written: {missing}"
 print("all checks passed:", publish(stage, output_dir).resolve())

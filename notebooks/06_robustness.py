@@ -110,17 +110,16 @@ pd.DataFrame({tag: {name: s for name, s in exp.settings.items()} for tag, exp in
 
 # %% [markdown]
 # ## One training run per network and seed, measured under every setting
-# One folder per network (`<model>_<activation>/`): the IP rows of all settings in `ip_settings.csv` (a `setting`
-# column; named so that `scripts/findings.py`, which judges whole `ip.csv` tables, does not mix the settings),
-# the training log, early-stopping steps, and dpi.csv / compression.csv per setting. Everything goes into a
-# staging folder that replaces `output_dir` only once the checks at the end pass.
+# One folder per network (`<model>_<activation>/`): the IP rows of all settings in `ip.csv.gz` (a `setting`
+# column, by which `scripts/findings.py`, judging whole IP tables, knows to leave them to this notebook), the
+# training log, early-stopping steps, and dpi.csv / compression.csv per setting. Everything goes into a staging
+# folder that replaces `output_dir` only once the checks at the end pass.
 
 # %%
 runs = {tag: run_experiment(exp, scheduler=scheduler) for tag, exp in experiments.items()}
 stage = staging(output_dir)
 for tag, r in runs.items():
-    paths = save_results(r, stage / tag, notebook="06_robustness")
-    paths["ip"].rename(paths["ip"].with_name("ip_settings.csv"))
+    save_results(r, stage / tag, notebook="06_robustness")
 pd.concat({tag: r.summary for tag, r in runs.items()}, names=["network", None]).droplevel(1)
 
 # %% [markdown]

@@ -1,10 +1,13 @@
 """Compare a rerun's results folder against the committed one, table by table, within stated tolerances.
 
-    python scripts/compare_results.py RERUN                 # RERUN/**/*.csv against results/**/*.csv
+    python scripts/compare_results.py RERUN                 # RERUN/**/*.csv[.gz] against results/**/*.csv[.gz]
     python scripts/compare_results.py RERUN --against results/paper
     python scripts/compare_results.py RERUN --atol 1e-5 --tol test_loss=1e-4
 
-Every CSV file found under both folders at the same relative path is compared column by column, rows in order:
+Every CSV file found under both folders at the same relative path is compared column by column, rows in order
+(a gzipped one, name.csv.gz as `save_results` writes the per-step tables, counts as name.csv: it is compared
+with name.csv or name.csv.gz in the other folder, so a rerun compares with results made before the tables were
+gzipped):
 - floating-point columns (the estimates H_T, I_XT, I_TY, sigma_T, H_X, ..., losses, accuracies) within an
   absolute tolerance, default 1e-6 (bits, for the entropies and MI); `--tol COLUMN=ATOL` sets one column's;
 - integer and text columns exactly (steps, layer names, counts), and every column whose name contains "verdict"
@@ -35,13 +38,14 @@ IGNORED_COLUMNS = re.compile(r"^(seconds|.*_seconds|.*_s|time|wall_time)$")
 
 
 def csv_files(folder: Path) -> dict[str, Path]:
-    """Relative path -> file for every CSV under `folder`, skipping hidden and *.old folders."""
+    """Relative path (name.csv also for name.csv.gz) -> file for every CSV under `folder`, gzipped or not,
+    skipping hidden and *.old folders."""
     found = {}
-    for path in folder.rglob("*.csv"):
+    for path in [*folder.rglob("*.csv"), *folder.rglob("*.csv.gz")]:  # the .gz last: it wins over a stale .csv
         rel = path.relative_to(folder)
         if any(part.startswith(".") or part.endswith(".old") for part in rel.parts[:-1]):
             continue
-        found[rel.as_posix()] = path
+        found[rel.as_posix().removesuffix(".gz")] = path
     return dict(sorted(found.items()))
 
 

@@ -2,9 +2,10 @@
 
     python scripts/merge_results.py OUT DIR1 DIR2 ...
 
-Each DIR is a folder written by `ipkit.experiment.save_results` (ip.csv, training_log.csv, ..., run.json) for the
-same Experiment apart from its seeds. The runs follow the folders in the order given (give them in seed order),
-re-indexed 0..R−1 (`ipkit.experiment.merge_results`); OUT receives the merged tables, dpi.csv and
+Each DIR is a folder written by `ipkit.experiment.save_results` (ip.csv.gz, training_log.csv.gz, ..., run.json;
+or, from an older ipkit, plain ip.csv and training_log.csv) for the same Experiment apart from its seeds. The runs
+follow the folders in the order given (give them in seed order), re-indexed 0..R−1
+(`ipkit.experiment.merge_results`); OUT receives the merged tables (the per-step ones gzipped), dpi.csv and
 compression.csv recomputed from them, and run.json with all seeds, the summed seconds and the first folder's
 provenance. Exits 2 on a usage error (a folder without results, experiments that differ, a seed given twice).
 """

@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ipkit.data import CIFAR10_CLASSES, data_root, load_dataset, sample_batch, train_val_split
+from ipkit.data import (CIFAR10_CLASSES, cifar10_files, data_root, decode_images, load_dataset, sample_batch,
+                        subset_indices, train_val_split)
 
 
 def test_mnist_test_split_shapes_range_dtype(mnist_root):
@@ -65,6 +66,39 @@ def test_cifar10_labels_follow_the_standard_class_order(tmp_path):
     x, y = load_dataset("cifar10", "test", root=tmp_path, download=False, raw_pixels=True)
     assert torch.equal(y, torch.arange(10))
     assert torch.equal(x[:, 0, 0, 0], 20.0 * torch.arange(10))
+
+
+def test_subset_indices_are_load_datasets_subsets():
+    assert subset_indices(10, None) is None  # the whole split
+    assert subset_indices(10, 3, subset="first").tolist() == [0, 1, 2]
+    drawn = subset_indices(10, 4, seed=5)
+    assert drawn.tolist() == torch.randperm(10, generator=torch.Generator().manual_seed(5))[:4].tolist()
+    assert drawn.dtype == torch.int64 and len(set(drawn.tolist())) == 4
+    assert subset_indices(10, 4, seed=5).equal(drawn) and not subset_indices(10, 4, seed=6).equal(drawn)
+    for n in (0, 11):
+        with pytest.raises(ValueError, match="n must be between 1 and the dataset size 10"):
+            subset_indices(10, n)
+    with pytest.raises(ValueError, match=r"unknown subset 'middle'; valid names: \['first', 'random'\]"):
+        subset_indices(10, None, subset="middle")
+
+
+def test_cifar10_files_and_decode_images_are_what_load_dataset_reads(tmp_path):
+    # two constant-colour PNGs per class, written b before a: the red level encodes the class, green the file
+    for label, name in enumerate(CIFAR10_CLASSES):
+        folder = tmp_path / "cifar10" / "train" / name
+        folder.mkdir(parents=True)
+        for green, file in ((200, "b.png"), (100, "a.png")):
+            Image.new("RGB", (32, 32), (20 * label, green, 7)).save(folder / file)
+    paths, labels = cifar10_files(tmp_path / "cifar10" / "train")
+    assert [Path(p).relative_to(tmp_path / "cifar10" / "train").as_posix() for p in paths[:3]] == [
+        "airplane/a.png", "airplane/b.png", "automobile/a.png"]
+    assert labels.dtype == torch.int64 and labels.tolist() == [c for c in range(10) for _ in range(2)]
+    x = decode_images(paths)
+    assert x.shape == (20, 3, 32, 32) and x.dtype == torch.uint8
+    assert x[:, :, 5, 5].tolist() == [[20 * c, green, 7] for c in range(10) for green in (100, 200)]
+    some = subset_indices(len(labels), 5, seed=1)
+    raw, y = load_dataset("cifar10", "train", root=tmp_path, download=False, raw_pixels=True, n=5, seed=1)
+    assert raw.equal(decode_images([paths[i] for i in some.tolist()]).float()) and y.equal(labels[some])
 
 
 def test_cifar10_wrong_class_folders_raise(tmp_path):

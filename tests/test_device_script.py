@@ -28,7 +28,8 @@ import vgg16_paper  # noqa: E402
 SETTINGS = ["width=0.0625", "epochs=2", "seeds=[0, 1]", "train_size=300", "test_size=200", "eval_every=2",
             "patience=[2, 4]"]
 OPTIONS = ["--device", "cpu", "--threads", "1", "--parallel", "2", "--checkpoint-every", "2"]
-FILES = {"ip.csv", "training_log.csv", "early_stopping.csv", "summary.csv", "dpi.csv", "compression.csv", "run.json"}
+FILES = {"ip.csv.gz", "training_log.csv.gz", "early_stopping.csv", "summary.csv", "dpi.csv", "compression.csv",
+         "run.json"}
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +150,28 @@ def test_archive_parts_join_back_to_the_folder(tmp_path, monkeypatch):
     folder = tmp_path / "seed-0"
     folder.mkdir()
     data = os.urandom(2500)  # incompressible: the archive needs three parts
-    (folder / "ip.csv").write_bytes(data)
+    (folder / "ip.csv.gz").write_bytes(data)
     parts = vgg16_paper.archive(folder, "vgg16_seed-0", tmp_path)
     assert [p.name for p in parts] == [f"vgg16_seed-0.tar.gz.{i:02d}" for i in range(3)]
     assert all(p.stat().st_size <= 1000 for p in parts)
-    assert (unpack(tmp_path, "vgg16_seed-0", tmp_path / "back") / "ip.csv").read_bytes() == data
+    assert (unpack(tmp_path, "vgg16_seed-0", tmp_path / "back") / "ip.csv.gz").read_bytes() == data
+
+
+def test_preflight_counts_what_the_device_tool_sends(tmp_path):
+    """Tracked files as they are now, untracked ones git does not ignore, shared/ and the carried .carry; not
+    ignored files, deleted ones, or a nested repository's."""
+    repo = tmp_path / "repo"
+    sizes = {"tracked.py": 100, "results/ip.csv.gz": 2000, "untracked.txt": 30, "shared/data.bin": 7,
+             ".gitignore": 0, "ignored.log": 5000, ".carry/cifar10.pt": 400, "gone.txt": 9000, "nested/x.bin": 800}
+    for name, size in sizes.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_bytes(b"x" * size)
+    (repo / ".gitignore").write_text("*.log\n.carry/\nshared/\n")  # shared/ travels, ignored or not
+    git = lambda *args, cwd=repo: subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    git("add", "tracked.py", "results/ip.csv.gz", "gone.txt")
+    (repo / "gone.txt").unlink()  # tracked, deleted in the working tree: it does not travel
+    git("init", "-q", cwd=repo / "nested")  # its files travel only if carried
+    tree = 100 + 2000 + 30 + 7 + len("*.log\n.carry/\nshared/\n")
+    assert vgg16_paper.travelling_bytes(repo) == (tree, 400)
+    assert vgg16_paper.travelling_bytes(repo, carry=(".carry", "shared")) == (tree - 7, 400 + 7)  # counted once

@@ -1,9 +1,11 @@
 """One experiment end to end on a tiny MNIST subset: the Results it returns (IP table, training log, early-stopping
 steps, summary, info) and a diverging run that is recorded instead of crashing."""
 
+import gzip
 import math
 import subprocess
 import sys
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 import torch
 
 from ipkit.experiment import (Experiment, Results, load_results, merge_results, resolve_device, run_experiment,
-                              save_results)
+                              save_results, table_path)
 from ipkit.tracker import COLUMNS
 
 LOG_COLUMNS = {"run", "seed", "epoch", "step", "loss", "batch_accuracy", "val_loss", "val_accuracy"}
@@ -166,10 +168,52 @@ def test_merge_results_refuses_other_experiments_and_repeated_seeds(per_seed):
     assert merge_results([a, shown]).summary.equals(whole.summary)  # a progress bar changes no result
 
 
+def as_older_ipkit_wrote_it(folder: Path) -> Path:
+    """The folder with its per-step tables as plain ip.csv and training_log.csv, as before they were gzipped."""
+    for name in ("ip", "training_log"):
+        (folder / f"{name}.csv").write_bytes(gzip.decompress((folder / f"{name}.csv.gz").read_bytes()))
+        (folder / f"{name}.csv.gz").unlink()
+    return folder
+
+
+def test_save_results_gzips_the_per_step_tables_the_same_bytes_at_any_time(per_seed, tmp_path, monkeypatch):
+    _, whole, _ = per_seed
+    paths = save_results(whole, tmp_path / "a")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(p.name for p in paths.values()) == [
+        "compression.csv", "dpi.csv", "early_stopping.csv", "ip.csv.gz", "run.json", "summary.csv",
+        "training_log.csv.gz"]
+    later = time.time() + 3600  # an hour later: gzip would stamp that time into the header
+    monkeypatch.setattr(time, "time", lambda: later)
+    save_results(whole, tmp_path / "b")
+    for name, table in (("ip.csv.gz", whole.ip), ("training_log.csv.gz", whole.log)):
+        data = (tmp_path / "a" / name).read_bytes()
+        assert data == (tmp_path / "b" / name).read_bytes(), f"{name} differs between two saves of one table"
+        assert data[:4] == b"\x1f\x8b\x08\x00" and data[4:8] == bytes(4)  # gzip, no file name, no time
+        assert gzip.decompress(data) == table.to_csv(index=False).encode()  # the CSV the table was saved as before
+    assert (tmp_path / "a" / "summary.csv").read_text() == whole.summary.to_csv(index=False)  # small ones: plain
+
+
+def test_load_results_reads_older_plain_folders_and_refuses_empty_ones(per_seed, tmp_path):
+    _, whole, _ = per_seed
+    save_results(whole, tmp_path / "new")
+    new = load_results(tmp_path / "new")
+    save_results(whole, tmp_path / "old")
+    old = load_results(as_older_ipkit_wrote_it(tmp_path / "old"))
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(old, name), getattr(new, name), check_exact=True)
+    assert table_path(tmp_path / "old", "ip") == tmp_path / "old" / "ip.csv"
+    assert table_path(tmp_path / "new", "ip") == tmp_path / "new" / "ip.csv.gz"
+    assert table_path(tmp_path / "new", "summary") == tmp_path / "new" / "summary.csv"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no ip\.csv\.gz or ip\.csv in .*empty: run the experiment first"):
+        load_results(tmp_path / "empty")
+
+
 def test_merge_script_merges_saved_folders(per_seed, tmp_path):
     _, whole, parts = per_seed
     for i, part in enumerate(parts):
         save_results(part, tmp_path / f"part{i}")
+    as_older_ipkit_wrote_it(tmp_path / "part0")  # a run of an older snapshot merges with today's
     save_results(whole, tmp_path / "whole")
     script = Path(__file__).resolve().parents[1] / "scripts" / "merge_results.py"
     done = subprocess.run([sys.executable, str(script), str(tmp_path / "merged"), str(tmp_path / "part0"),

@@ -230,11 +230,14 @@ def test_finding6_verdict_follows_the_identities(monkeypatch):
 
 # --- findings_table and the script ------------------------------------------------------------------------------
 
-def write_experiment(folder: Path, ip: pd.DataFrame, stops: pd.DataFrame, experiment: dict) -> None:
+def write_experiment(folder: Path, ip: pd.DataFrame, stops: pd.DataFrame, experiment: dict,
+                     gzipped: bool = True) -> None:
+    """A results folder as `save_results` writes it (the per-step tables gzipped), or as an older ipkit did."""
     folder.mkdir(parents=True)
-    ip.to_csv(folder / "ip.csv", index=False)
+    suffix = ".csv.gz" if gzipped else ".csv"
+    ip.to_csv(folder / f"ip{suffix}", index=False)
     stops.to_csv(folder / "early_stopping.csv", index=False)
-    pd.DataFrame(dict(step=[1], loss=[1.0], val_loss=[1.0])).to_csv(folder / "training_log.csv", index=False)
+    pd.DataFrame(dict(step=[1], loss=[1.0], val_loss=[1.0])).to_csv(folder / f"training_log{suffix}", index=False)
     pd.DataFrame(dict(run=[0], steps=[6])).to_csv(folder / "summary.csv", index=False)
     (folder / "run.json").write_text(json.dumps(dict(experiment=experiment)))
 
@@ -247,9 +250,11 @@ def small_results(root: Path) -> Path:
                      ("test", "h", 0): (above(FIT_ONLY, 0.5), above(RISE, 0.1)),
                      ("train", "out", 1): (FIT_COMPRESS, RISE), ("test", "out", 1): (FIT_ONLY, RISE)})
     paper = dict(full, dataset="mnist", model="mlp", seeds=list(range(10)), epochs=10, n_test=200)
-    write_experiment(root / "paper" / "01_mlp_mnist-tanh", mnist, es_table({1: [2]}), paper)
+    write_experiment(root / "paper" / "01_mlp_mnist-tanh", mnist, es_table({1: [2]}), paper, gzipped=False)
     quick = {k: v for k, v in paper.items() if k != "n_test"} | dict(seeds=[0, 1], epochs=3, train_size=1000)
     write_experiment(root / "01_mlp_mnist", mnist, es_table({1: [5]}), quick)
+    # notebook 06's: one IP table of several settings (judged per setting there, not here)
+    write_experiment(root / "06_robustness" / "mlp_tanh", mnist.assign(setting="paper"), es_table({1: [5]}), quick)
     write_experiment(root / ".tmp-02_cnn_mnist", mnist, es_table({1: [5]}), paper)  # half-written: skipped
     sat = root / "04_kernel_comparison"
     sat.mkdir()
@@ -319,7 +324,7 @@ def test_script_writes_and_checks_the_robustness_table(tmp_path, capsys):
                              "verdict": ["reproduced", "partly"]})
     (root / "paper" / "reduced" / "06_robustness").mkdir(parents=True)
     verdicts.to_csv(root / "paper" / "reduced" / "06_robustness" / "verdicts.csv", index=False)
-    (root / "06_robustness").mkdir()
+    (root / "06_robustness").mkdir(exist_ok=True)  # small_results wrote a network of it
     verdicts.assign(verdict="not reproduced").to_csv(root / "06_robustness" / "verdicts.csv", index=False)
     readme = tmp_path / "README.md"
     readme.write_text("<!-- findings:start -->\n<!-- findings:end -->\n<!-- robustness:start -->\nOLD\n"

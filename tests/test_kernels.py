@@ -7,15 +7,8 @@ import torch
 
 import reference as ref
 
-from ipkit import (
-    channel_sq_dists,
-    gaussian_from_sq_dists,
-    gaussian_gram,
-    kernel_alignment,
-    label_gram,
-    multivariate_gram,
-    pairwise_sq_dists,
-)
+from ipkit import (channel_sq_dists, gaussian_from_sq_dists, gaussian_gram, kernel_alignment, label_gram,
+                   multivariate_gram, pairwise_sq_dists)
 
 WIDE = 2 * 4096 + 7  # features per sample: wider than any block of columns a tuned product might take
 

@@ -8,6 +8,8 @@ import nbformat
 import pandas as pd
 import pytest
 
+from ipkit.findings import findings_table
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 # Parameters that make each notebook run in seconds on a CPU while going through every cell.
@@ -30,7 +32,7 @@ TINY = {
                           epochs=1, n_test=50, every=1, eval_every=1, patience=[1, 2], accuracy_floor=0.1),
 }
 EXPERIMENTS = ("01_mlp_mnist", "02_cnn_mnist", "03_vgg16_cifar10")  # one Experiment each: the standard files
-FILES = ["ip.csv", "training_log.csv", "early_stopping.csv", "summary.csv", "dpi.csv", "compression.csv",
+FILES = ["ip.csv.gz", "training_log.csv.gz", "early_stopping.csv", "summary.csv", "dpi.csv", "compression.csv",
          "run.json", "information_plane.png", "i_xt_over_steps.png", "dpi.png", "sigma.png", "training_curves.png"]
 
 
@@ -66,13 +68,16 @@ def test_notebook_runs(name, tmp_path, data_root):
                                kernel_name="python3", progress_bar=False)
     assert not list(out.rglob(".*.tmp")), "temporary files left behind"
     assert list(out.rglob("*.png")) and list(out.rglob("*.csv")), f"{name} wrote no figure or table"
-    if name == "06_robustness":  # 2 networks × 4 settings (3 + fixed σ) × findings 1, 2, 4; no ip.csv to misread
-        assert len(pd.read_csv(out / "verdicts.csv")) == 2 * 4 * 3 and not list(out.rglob("ip.csv"))
+    if name == "06_robustness":  # 2 networks × 4 settings (3 + fixed σ) × findings 1, 2, 4
+        assert len(pd.read_csv(out / "verdicts.csv")) == 2 * 4 * 3
+        for network in ("mlp_tanh", "cnn_relu"):  # one IP table of all settings, which findings_table leaves alone
+            assert pd.read_csv(out / network / "ip.csv.gz")["setting"].nunique() == 4
+        assert findings_table(out)["finding"].tolist() == [6]
     if name not in EXPERIMENTS:
         return
     for f in FILES:
         assert (out / f).stat().st_size > 0, f"{name} did not write {f}"
-    ip = pd.read_csv(out / "ip.csv")
+    ip = pd.read_csv(out / "ip.csv.gz")
     assert set(ip["split"]) == {"train", "test"}
     assert ip[["H_T", "I_XT", "I_TY"]].notna().all().all()
     meta = json.loads((out / "run.json").read_text())

@@ -490,6 +490,21 @@ def test_compare_findings_verdicts_exactly(tmp_path, tables):
     assert "DIFFERS  findings.csv: column verdict: 1 of 2 rows differ" in done.stdout
 
 
+def test_compare_gzipped_tables_with_plain_ones(tmp_path, tables):
+    """A rerun's ip.csv.gz (as save_results writes it) against committed results' older ip.csv: one table."""
+    ip, _ = tables
+    write_results(tmp_path / "a", ip)
+    (tmp_path / "b" / "01_mlp_mnist").mkdir(parents=True)
+    changed = ip.copy()
+    changed.loc[1, "H_T"] += 2e-3
+    changed.to_csv(tmp_path / "b" / "01_mlp_mnist" / "ip.csv.gz", index=False)
+    done = compare(tmp_path / "b", tmp_path / "a")
+    assert done.returncode == 1 and "DIFFERS  01_mlp_mnist/ip.csv: column H_T: 1 of 3 rows differ" in done.stdout
+    ip.to_csv(tmp_path / "b" / "01_mlp_mnist" / "ip.csv.gz", index=False)
+    done = compare(tmp_path / "b", tmp_path / "a")
+    assert done.returncode == 0 and "1 tables compared, 0 differ" in done.stdout and "not compared" not in done.stdout
+
+
 def test_compare_partial_rerun_and_unrelated_folders(tmp_path, tables):
     ip, findings = tables
     write_results(tmp_path / "a", ip, findings)

@@ -28,15 +28,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ipkit.data import CIFAR10_CLASSES, _cifar10_files, _subset  # the order and subsets `load_dataset` uses
+from ipkit.data import CIFAR10_CLASSES, cifar10_files, decode_images, subset_indices  # as `load_dataset` reads
 
 FORMAT = "ipkit-cifar10-jpeg-scans-1"
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pack_split(folder: Path, n: int | None, seed: int, subset: str) -> tuple[dict, list[bytes]]:
-    paths, labels = _cifar10_files(folder)
-    idx = _subset(len(labels), n, seed, subset)
+    paths, labels = cifar10_files(folder)
+    idx = subset_indices(len(labels), n, seed, subset)
     keep = range(len(paths)) if idx is None else idx.tolist()
     files = [Path(paths[i]).read_bytes() for i in keep]
     split = dict(labels=labels if idx is None else labels[idx], total=len(labels), n=n, seed=seed, subset=subset,
@@ -140,7 +140,7 @@ def select(x: torch.Tensor, y: torch.Tensor, held: dict, n: int | None, seed: in
         ValueError: the pack holds a subset other than the one asked for; says how to pack the right one.
     """
     if held["n"] is None:
-        idx = _subset(held["total"], n, seed, subset)
+        idx = subset_indices(held["total"], n, seed, subset)
         return (x, y) if idx is None else (x[idx.to(x.device)], y[idx.to(y.device)])
     if (n, seed, subset) == (held["n"], held["seed"], held["subset"]):
         return x, y
@@ -168,13 +168,11 @@ def main(argv=None) -> int:
     print(f"packed {sizes['train']} training and {sizes['test']} test images into {args.out} "
           f"({sizes['bytes'] / 2**20:.1f} MiB)")
     if args.check:
-        from ipkit.data import _decode as decode_files
-
         for split in ("train", "test"):
             x, y, held = unpack(args.out, split)
-            paths, labels = _cifar10_files(args.root / "cifar10" / split)
+            paths, labels = cifar10_files(args.root / "cifar10" / split)
             some = held["index"][:args.check].tolist()
-            same = torch.equal(decode_files([paths[i] for i in some]), x[:len(some)]) and \
+            same = torch.equal(decode_images([paths[i] for i in some]), x[:len(some)]) and \
                 torch.equal(labels[some], y[:len(some)])
             print(f"{split}: the first {len(some)} images decode as the JPEG files do: {same}")
             if not same:

@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT))  # the checkout's ipkit, also where it is not inst
 
 import ipkit.data  # noqa: E402
 from ipkit.checkpoint import checkpoint_path, load_checkpoint  # noqa: E402
-from ipkit.experiment import (Experiment, Results, defining_fields, resolve_device, run_experiment,  # noqa: E402
-                              save_results)
+from ipkit.experiment import (Experiment, Results, defining_fields, experiment_from_parameters,  # noqa: E402
+                              resolve_device, run_experiment, save_results)
 from ipkit.protocol import estimation  # noqa: E402
 from ipkit.tracker import COLUMNS  # noqa: E402
 from ipkit.train import LOG_COLUMNS, early_stopping_steps  # noqa: E402
@@ -81,9 +81,7 @@ def parameters(profile: Path, settings: list[str]) -> dict:
 
 def experiment(params: dict, **override) -> Experiment:
     """The Experiment notebook 03 builds from these parameters."""
-    fields = {f.name for f in dataclasses.fields(Experiment)}  # the others (width, output_dir, ...) are the notebook's
-    kwargs = {k: v for k, v in params.items() if k in fields} | override
-    return Experiment(model="vgg16", model_options={"width": params["width"]}, **kwargs)
+    return experiment_from_parameters(params, model="vgg16", model_options={"width": params["width"]}, **override)
 
 
 # --- one seed, in its own process -------------------------------------------------------------------------------
@@ -279,14 +277,31 @@ def bring_back(exp, params, seeds, work: Path, out: Path, status: dict) -> None:
     shutil.rmtree(staged, ignore_errors=True)
 
 
+def travelling_bytes(root: Path = ROOT, carry: tuple[str, ...] = (".carry",)) -> tuple[int, int]:
+    """The bytes a device call sends from the checkout at `root`, counted as the device tool counts them.
+
+    Returns:
+        (the working tree: tracked files, untracked ones git does not ignore, and shared/ if there is one; the
+        `carry` paths, which travel besides, git-ignored or not). A nested git repository travels without its
+        files unless carried (git lists it as one folder, not counted).
+    """
+    def listed(*options):
+        out = subprocess.run(["git", "ls-files", "-z", *options], cwd=root, capture_output=True, check=True).stdout
+        return [root / p for p in out.decode().split("\0") if p]
+
+    def files(path: Path) -> set[Path]:
+        if path.is_dir():
+            return {p for p in path.rglob("*") if p.is_file()}
+        return {path} if path.is_file() else set()
+
+    carried = set().union(*(files(root / c) for c in carry))
+    tree = {p for p in listed() + listed("-o", "--exclude-standard") if p.is_file()} | files(root / "shared")
+    return sum(p.stat().st_size for p in tree - carried), sum(p.stat().st_size for p in carried)
+
+
 def preflight(pack: Path) -> int:
     """Here, before the call: is the pack there, and does the checkout plus .carry fit the 64 MiB a call sends?"""
-    def listed(*options):
-        out = subprocess.run(["git", "ls-files", "-z", *options], cwd=ROOT, capture_output=True, check=True).stdout
-        return [ROOT / p for p in out.decode().split("\0") if p]
-
-    tree = sum(p.stat().st_size for p in listed() + listed("-o", "--exclude-standard") if p.is_file())
-    carry = sum(p.stat().st_size for p in (ROOT / ".carry").rglob("*") if p.is_file())
+    tree, carry = travelling_bytes()
     total, limit = tree + carry, 64 * 2**20
     print(f"checkout {tree / 2**20:.1f} MiB + .carry {carry / 2**20:.1f} MiB = {total / 2**20:.1f} MiB "
           f"(limit {limit / 2**20:.0f} MiB)")
