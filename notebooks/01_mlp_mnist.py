@@ -72,6 +72,7 @@ progress = True
 # %%
 import ipkit.plot as ipplot
 from ipkit.analysis import compression, dpi_fractions
+from ipkit.findings import data_processing_inequality, fitting_then_compression
 from ipkit.experiment import (check_results, experiment_from_parameters, load_results, publish, run_experiment,
                               save_results, staging)
 
@@ -80,9 +81,10 @@ exp = experiment_from_parameters(globals(), model="mlp", model_options={"activat
 exp
 
 # %% [markdown]
-# ## Training with the information plane measured along the way
-# (With `results_from` set to the output folder of an earlier run — e.g. one made on a GPU — the tables are
-# read from there instead, and everything below is redrawn from them.)
+# ## Training the MLP, its five layers measured along the way
+# fc1–fc4 and the output, each on the batch just trained on and on fresh test images at every due step. (With
+# `results_from` set to the output folder of an earlier run, e.g. the paper profile's, the tables are read from
+# there instead, and everything below is redrawn from them.)
 
 # %%
 results = load_results(results_from) if results_from else run_experiment(exp, scheduler=scheduler)
@@ -91,19 +93,20 @@ paths = save_results(results, stage, notebook="01_mlp_mnist")
 results.summary
 
 # %% [markdown]
-# ## The information plane, its phases and the widths
-# The IP per split: one point per (layer, step), averaged over runs; colour = training step, one colormap per
-# layer; markers where early stopping on the validation loss would have stopped, for each patience (in steps).
-# Then I(X;T) of every layer against the step (mean and band of ±2 standard errors over runs, H(X) dotted), the
-# data processing inequality along depth, every width σ_T used (all in `ip.csv.gz`) and the training curves.
+# ## The MLP's information plane
+# Finding 1 is read here: each layer first moves right and up (fitting: I(X;T) and I(T;Y) rise), then left
+# (compression: I(X;T) falls), on training data more than on test data. One point per (layer, step), the mean over
+# runs; colour = training step, one colormap per layer; a marker per patience where early stopping on the
+# validation loss would have stopped. Then I(X;T) of the five layers against the step (band: ±2 standard errors
+# over runs; H(X) dotted), the data processing inequality, the widths σ_T and the training curves.
 
 # %%
 figures = ipplot.experiment_report(results, stage, splits=splits)
 
 # %% [markdown]
-# ## Fitting and compression, and the data processing inequality
-# Per layer: the step at which I(X;T) peaks (the boundary between the fitting and the compression phase) and how
-# much it falls afterwards, on training and on test data; then how often I(X;T_1) ≥ I(X;T_2) ≥ … holds.
+# ## Where fitting ends, and how much each layer compresses
+# Per layer and split: the step at which I(X;T) peaks (the end of the fitting phase) and how far it falls after
+# it; then how often I(X;T_1) ≥ I(X;T_2) ≥ … ≥ I(X;T_5) holds over the measured steps (finding 4).
 
 # %%
 compression(results.ip)
@@ -111,6 +114,18 @@ compression(results.ip)
 # %%
 dpi = dpi_fractions(results.ip)
 dpi[dpi.pair == "all"]
+
+# %% [markdown]
+# ## The paper's findings 1 and 4, judged on this run
+# The functions that write `results/findings.csv` (`ipkit.findings`; thresholds are their named parameters),
+# applied to this run's tables: the verdict, the evidence in words and the numbers behind it. A quick-profile run
+# is far shorter than the paper's, so its verdict says what these few steps show, not what the paper found.
+
+# %%
+fitting_then_compression(results.ip)
+
+# %%
+data_processing_inequality(dpi)
 
 # %% [markdown]
 # ## Checks

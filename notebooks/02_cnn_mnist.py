@@ -67,6 +67,7 @@ progress = True
 # %%
 import ipkit.plot as ipplot
 from ipkit.analysis import compression, dpi_fractions
+from ipkit.findings import data_processing_inequality, fitting_then_compression
 from ipkit.experiment import (check_results, experiment_from_parameters, load_results, publish, run_experiment,
                               save_results, staging)
 
@@ -75,9 +76,10 @@ exp = experiment_from_parameters(globals(), model="cnn", model_options={"variant
 exp
 
 # %% [markdown]
-# ## Training with the information plane measured along the way
-# (With `results_from` set to the output folder of an earlier run — e.g. one made on a GPU — the tables are
-# read from there instead, and everything below is redrawn from them.)
+# ## Training the CNN, conv and dense layers measured along the way
+# The conv layers' C×H×W outputs are compared through the tensor kernel, the dense layers' vectors through the
+# same Gaussian kernel, both at widths from label alignment. (With `results_from` set to the output folder of an
+# earlier run the tables are read from there instead, and everything below is redrawn from them.)
 
 # %%
 results = load_results(results_from) if results_from else run_experiment(exp, scheduler=scheduler)
@@ -86,19 +88,20 @@ paths = save_results(results, stage, notebook="02_cnn_mnist")
 results.summary
 
 # %% [markdown]
-# ## The information plane, its phases and the widths
-# The IP per split: one point per (layer, step), averaged over runs; colour = training step, one colormap per
-# layer; markers where early stopping on the validation loss would have stopped, for each patience (in steps).
-# Then I(X;T) of every layer against the step (mean and band of ±2 standard errors over runs, H(X) dotted), the
-# data processing inequality along depth, every width σ_T used (all in `ip.csv.gz`) and the training curves.
+# ## The CNN's information plane
+# Finding 1 for the CNN: fitting, then compression on training data, weaker or absent on test data. Conv layers
+# and dense layers share the plane; points are means over runs, coloured by training step, with the early-stopping
+# points per patience. Then I(X;T) of every layer over the steps (band: ±2 standard errors), the data processing
+# inequality from conv1 to the output, the widths σ_T (the conv layers' are on the tensor kernel's scale, far
+# above the dense layers') and the training curves.
 
 # %%
 figures = ipplot.experiment_report(results, stage, splits=splits)
 
 # %% [markdown]
-# ## Fitting and compression, and the data processing inequality
-# Per layer: the step at which I(X;T) peaks (the boundary between the fitting and the compression phase) and how
-# much it falls afterwards, on training and on test data; then how often I(X;T_1) ≥ I(X;T_2) ≥ … holds.
+# ## The fitting/compression boundary per layer, and the DPI along the CNN
+# I(X;T)'s peak step per layer and split and the fall after it; then the fraction of measured steps at which
+# I(X;T) decreases with depth through the conv and the dense layers (finding 4).
 
 # %%
 compression(results.ip)
@@ -106,6 +109,18 @@ compression(results.ip)
 # %%
 dpi = dpi_fractions(results.ip)
 dpi[dpi.pair == "all"]
+
+# %% [markdown]
+# ## The paper's findings 1 and 4, judged on this run
+# The functions that write `results/findings.csv` (`ipkit.findings`; thresholds are their named parameters),
+# applied to this run's tables: the verdict, the evidence in words and the numbers behind it. A quick-profile run
+# is far shorter than the paper's, so its verdict says what these few steps show, not what the paper found.
+
+# %%
+fitting_then_compression(results.ip)
+
+# %%
+data_processing_inequality(dpi)
 
 # %% [markdown]
 # ## Checks

@@ -72,6 +72,7 @@ progress = True
 # %%
 import ipkit.plot as ipplot
 from ipkit.analysis import compression, dpi_fractions
+from ipkit.findings import data_processing_inequality, vgg16_information_plane
 from ipkit.experiment import (check_results, experiment_from_parameters, load_results, publish, run_experiment,
                               save_results, staging)
 
@@ -80,9 +81,10 @@ exp = experiment_from_parameters(globals(), model="vgg16", model_options={"width
 exp
 
 # %% [markdown]
-# ## Training with the information plane measured along the way
-# (With `results_from` set to the output folder of an earlier run — e.g. one made on a GPU — the tables are
-# read from there instead, and everything below is redrawn from them.)
+# ## Training VGG-16, all 16 layers measured
+# Thirteen conv layers through the tensor kernel, the three classifier layers on vectors; every layer's entropies
+# in one batched eigendecomposition per measurement. (With `results_from` set to the folder a GPU run wrote, e.g.
+# by `scripts/device/vgg16_paper.sh`, the tables are read from there instead, and everything below is redrawn.)
 
 # %%
 results = load_results(results_from) if results_from else run_experiment(exp, scheduler=scheduler)
@@ -91,19 +93,20 @@ paths = save_results(results, stage, notebook="03_vgg16_cifar10")
 results.summary
 
 # %% [markdown]
-# ## The information plane, its phases and the widths
-# The IP per split: one point per (layer, step), averaged over runs; colour = training step, one colormap per
-# layer; markers where early stopping on the validation loss would have stopped, for each patience (in steps).
-# Then I(X;T) of every layer against the step (mean and band of ±2 standard errors over runs, H(X) dotted), the
-# data processing inequality along depth, every width σ_T used (all in `ip.csv.gz`) and the training curves.
+# ## VGG-16's information plane
+# Finding 3 is read here: the early conv layers near the upper bound of I(X;T) (log2 N = 6.64 bits at N = 100),
+# later layers fitting then compressing on training data, and the output's I(T;Y) stalling on test data. Points
+# are means over runs per (layer, step), coloured by step. Then I(X;T) of the 16 layers over the steps, the data
+# processing inequality along the depth, the widths σ_T (the large early ones: the BatchNorm lag noted above) and
+# the training curves.
 
 # %%
 figures = ipplot.experiment_report(results, stage, splits=splits)
 
 # %% [markdown]
-# ## Fitting and compression, and the data processing inequality
-# Per layer: the step at which I(X;T) peaks (the boundary between the fitting and the compression phase) and how
-# much it falls afterwards, on training and on test data; then how often I(X;T_1) ≥ I(X;T_2) ≥ … holds.
+# ## Peaks, compression and the data processing inequality over 16 layers
+# Per layer: the step of I(X;T)'s peak and how far it falls after it, on training and on test data; then how
+# often I(X;T) decreases along the depth (finding 4, which the paper found mostly satisfied).
 
 # %%
 compression(results.ip)
@@ -111,6 +114,18 @@ compression(results.ip)
 # %%
 dpi = dpi_fractions(results.ip)
 dpi[dpi.pair == "all"]
+
+# %% [markdown]
+# ## The paper's findings 3 and 4, judged on this run
+# The functions that write `results/findings.csv` (`ipkit.findings`; thresholds are their named parameters),
+# applied to this run's tables: the verdict, the evidence in words and the numbers behind it. A quick-profile run
+# is far shorter than the paper's, so its verdict says what these few steps show, not what the paper found.
+
+# %%
+vgg16_information_plane(results.ip)
+
+# %%
+data_processing_inequality(dpi)
 
 # %% [markdown]
 # ## Checks
