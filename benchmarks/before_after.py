@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from report import write_report  # benchmarks/report.py: where the JSON goes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +84,7 @@ def main() -> None:
     parser.add_argument("--base", required=True, help="the commit to compare against (e.g. f0a5a51)")
     parser.add_argument("--rounds", type=int, default=6, help="alternations of the two versions (default 6)")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per item and process (default 10)")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "before_after.json")
+    parser.add_argument("--out", type=Path, help="JSON output (default results/benchmarks/before_after.json)")
     args = parser.parse_args()
     base = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.base], capture_output=True,
                           text=True, check=True).stdout.strip()
@@ -112,9 +113,7 @@ def main() -> None:
     result = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "base": base, "this": this,
               "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "rounds": args.rounds,
               "repeats": args.repeats, "rows": rows, "worst_ratio": max(r["ratio"] for r in rows)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"worst ratio {result['worst_ratio']:.3f}; wrote {args.out}")
+    print(f"worst ratio {result['worst_ratio']:.3f}; wrote {write_report(result, 'before_after', out=args.out)}")
 
 
 if __name__ == "__main__":

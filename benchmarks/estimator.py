@@ -60,6 +60,7 @@ import torch
 import torch.nn.functional as F
 
 import ipkit
+from report import write_report  # benchmarks/report.py: where the JSON goes
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_CLASSES = 10
@@ -436,11 +437,7 @@ def main():
     result["wall_s"] = time.perf_counter() - t0
     result["load_average_at_end"] = list(os.getloadavg())
 
-    out = Path(args.out or ("results/benchmarks/.tmp-quick/estimator.json" if args.quick else
-                            "results/benchmarks/estimator.json"))
-    out = out if out.is_absolute() else ROOT / out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_report(result, "estimator", args.quick, args.out)
     print(f"\nVGG conv1-size layer (CPU): {result['vgg_conv1_speedup']:.1f}× faster, "
           f"{result['vgg_conv1_memory_ratio']:.1f}× less peak memory; largest |Δ| over H and I: "
           f"{result['max_abs_diff_bits']:.2e} bits. Wrote {out} in {result['wall_s']:.0f} s.")

@@ -18,7 +18,6 @@ Set the thread count with OMP_NUM_THREADS (recorded in the output).
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import time
@@ -28,8 +27,8 @@ import torch
 
 import ipkit
 from ipkit.data import load_dataset
+from report import write_report  # benchmarks/report.py: where the JSON goes
 
-ROOT = Path(__file__).resolve().parents[1]
 ALPHA = 1.01
 
 
@@ -68,7 +67,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="JSON output file")
     args = parser.parse_args()
     sizes = args.sizes or ([500, 1000] if args.quick else [1000, 2000, 5000, 10_000])
-    out = args.out or ROOT / "results" / "benchmarks" / (".tmp-quick/large_n.json" if args.quick else "large_n.json")
 
     warm = ipkit.gaussian_gram(torch.rand(50, 5, device=args.device), 1.0)  # load the libraries on both paths
     ipkit.renyi_entropy(warm, ALPHA), ipkit.renyi_entropy(warm, ALPHA, "lanczos")
@@ -105,9 +103,7 @@ def main() -> None:
         "max_abs_diff_bits": max((abs(r[k]) for r in rows for k in ("diff_bits", "diff_bits_alpha_1") if k in r),
                                  default=None),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {write_report(result, 'large_n', args.quick, args.out)}")
 
 
 if __name__ == "__main__":

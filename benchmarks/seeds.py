@@ -7,13 +7,12 @@ workers' imports, the runs, shutting down). speedup = in-process / parallel; on 
 with other work it says little about an idle one (the load average is recorded).
 
     python benchmarks/seeds.py                  # writes results/benchmarks/seeds.json
-    python benchmarks/seeds.py --quick          # seconds-long smoke run, JSON under results/.tmp-benchmarks/
+    python benchmarks/seeds.py --quick          # seconds-long smoke run, JSON under results/benchmarks/.tmp-quick/
     python benchmarks/seeds.py --train-size 5000 --epochs 2
 """
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import time
@@ -24,8 +23,8 @@ import pandas as pd
 import torch
 
 from ipkit.experiment import Experiment, run_experiment
+from report import write_report  # benchmarks/report.py: where the JSON goes
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def timed(exp: Experiment, scheduler: str | None):
@@ -43,7 +42,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--data-root", default=os.environ.get("IPKIT_DATA"))
     parser.add_argument("--out", type=Path, default=None,
-                        help="JSON output (default results/benchmarks/seeds.json, or under results/.tmp-benchmarks/ "
+                        help="JSON output (default results/benchmarks/seeds.json, or under results/benchmarks/.tmp-quick/ "
                              "with --quick)")
     args = parser.parse_args()
     exp = Experiment(model="mlp", seeds=(0, 1), train_size=300 if args.quick else args.train_size, test_size=1000,
@@ -66,9 +65,7 @@ def main() -> None:
         "parallel_task_seconds": parallel.info["seconds"],  # the runs themselves, summed over the workers
         "speedup": in_process_s / parallel_s, "identical_tables": identical,
     }
-    out = args.out or ROOT / "results" / (".tmp-benchmarks" if args.quick else "benchmarks") / "seeds.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report(report, "seeds", args.quick, args.out)
     print(f"2 seeds, {report['steps_per_seed']} steps each: in process {in_process_s:.1f} s, on 2 workers "
           f"{parallel_s:.1f} s (speed-up {report['speedup']:.2f}x), tables identical: {identical}; "
           f"load average {load_before[0]:.1f} on {os.cpu_count()} cores -> {out}")

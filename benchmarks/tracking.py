@@ -11,14 +11,13 @@ Peak memory: ru_maxrss of the process so far (CPU), torch.cuda.max_memory_alloca
 
     python benchmarks/tracking.py                 # CPU (and CUDA if present), writes results/benchmarks/tracking.json
     python benchmarks/tracking.py --quick         # seconds-long smoke run (VGG-16 at width 1/8), JSON under
-                                                  # results/.tmp-benchmarks/ so it never replaces the real figures
+                                                  # results/benchmarks/.tmp-quick/ so it never replaces the real figures
     python benchmarks/tracking.py --device cuda --repeats 10
 On CUDA the JSON also holds `vgg16_gpu_overhead` (the +IP(100) overhead of VGG-16) and `vgg16_gpu_device`.
 """
 
 import argparse
 import datetime
-import json
 import math
 import platform
 import resource
@@ -32,8 +31,8 @@ import torch.nn.functional as F
 from ipkit import InformationPlaneTracker, alignment_sigmas, information_plane, label_gram, pairwise_sq_dists
 from ipkit.hooks import capture
 from ipkit.models import build_model
+from report import write_report  # benchmarks/report.py: where the JSON goes
 
-ROOT = Path(__file__).resolve().parents[1]
 N = 100
 MODELS = {  # name -> (build_model arguments, input shape of one sample)
     "mlp": (("mlp", {}), (1, 28, 28)),
@@ -197,7 +196,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
                         help="auto: CPU, and CUDA too when available")
     parser.add_argument("--out", type=Path, default=None,
-                        help="JSON output (default results/benchmarks/tracking.json, or under results/.tmp-benchmarks/ "
+                        help="JSON output (default results/benchmarks/tracking.json, or under results/benchmarks/.tmp-quick/ "
                              "with --quick)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per variant (default 5; quick 1)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed rounds first (default 2; quick 1)")
@@ -206,7 +205,6 @@ def main(argv=None) -> dict:
     repeats = args.repeats or (1 if args.quick else 5)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     vgg_width = 0.125 if args.quick else 1.0
-    out = args.out or ROOT / "results" / (".tmp-benchmarks" if args.quick else "benchmarks") / "tracking.json"
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "auto":
@@ -235,9 +233,7 @@ def main(argv=None) -> dict:
             report["vgg16_gpu_overhead"] = results["vgg16"]["overhead"]["+IP(100)"]
             report["vgg16_gpu_device"] = report["cuda_device"]
         print_table(device, results)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    print(f"\nwrote {write_report(report, 'tracking', args.quick, args.out)}")
     return report
 
 
