@@ -66,7 +66,7 @@ relu = torch.relu(torch.randn(100, 64, 16, 16, generator=g))  # a conv layer's a
 out["sq_dists conv"] = median_time(lambda: ipkit.pairwise_sq_dists(relu))
 offset = torch.rand(100, 64, 16, 16, generator=g)  # uniform in [0, 1]: far from the origin against its spread
 out["sq_dists offset"] = median_time(lambda: ipkit.pairwise_sq_dists(offset))
-K = ipkit.gaussian_gram(torch.rand(16, 100, 30, generator=g), 3.0)
+K = torch.stack([ipkit.gaussian_gram(torch.rand(100, 30, generator=g), 3.0) for _ in range(16)])  # (16, 100, 100)
 out["entropy 16x100"] = median_time(lambda: ipkit.renyi_entropy(K, 1.01))
 print(json.dumps(out))
 """
