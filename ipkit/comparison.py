@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ipkit.entropy import renyi_entropy
-from ipkit.hooks import activations, capture
+from ipkit.hooks import activations, capture, eval_mode
 from ipkit.kernels import gaussian_from_sq_dists, gaussian_gram, label_gram, multivariate_gram, pairwise_sq_dists
 from ipkit.plane import information_plane
 from ipkit.protocol import estimation
@@ -86,13 +86,8 @@ class SettingsTracker:
             for name, tracker in self.trackers_.items():
                 reduced[name][layer] = tracker.reduce_output(layer, out)
 
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with capture(self.model, self.layers_, reduce):
-                self.model(x)
-        finally:
-            self.model.train(was_training)
+        with eval_mode(self.model), capture(self.model, self.layers_, reduce):
+            self.model(x)
         new = []
         with torch.inference_mode():
             for name, tracker in self.trackers_.items():
@@ -166,12 +161,8 @@ def eval_activations(model: nn.Module, x: Tensor, layers) -> dict[str, Tensor]:
     Returns:
         layer name -> its (N, ...) output, detached.
     """
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return activations(model, x, layers)
-    finally:
-        model.train(was_training)
 
 
 class StructureKernelComparison:

@@ -152,3 +152,15 @@ def activations(model: nn.Module, x: Tensor, layers: Iterable[str]) -> dict[str,
     with capture(model, layers, lambda name, t: out.__setitem__(name, t.detach())):
         model(x)
     return out
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put `model` in eval mode for the block (dropout off, BatchNorm on its running statistics), then back in the
+    train/eval mode it was in, also when the block raises."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

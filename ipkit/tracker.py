@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from ipkit.baselines import binning_information, kde_information
 from ipkit.checks import all_finite, check_distances, check_labels
 from ipkit.entropy import _label_entropy
-from ipkit.hooks import capture, resolve_layers
+from ipkit.hooks import capture, eval_mode, resolve_layers
 from ipkit.kernels import _channel_sq_dists, _sq_dists
 from ipkit.plane import _information_plane
 from ipkit.protocol import Estimation, estimation
@@ -131,16 +131,12 @@ class InformationPlaneTracker:
         """
         x, y = prepare_batch(self.model, x, y, self.num_classes)
         reduced: dict[str, LayerOutput] = {}
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            def reduce(name: str, out: Tensor) -> None:
-                reduced[name] = self.reduce_output(name, out)
 
-            with capture(self.model, self.layers_, reduce):
-                self.model(x)
-        finally:
-            self.model.train(was_training)
+        def reduce(name: str, out: Tensor) -> None:
+            reduced[name] = self.reduce_output(name, out)
+
+        with eval_mode(self.model), capture(self.model, self.layers_, reduce):
+            self.model(x)
         with torch.inference_mode():  # the estimate touches no model state: spare autograd's bookkeeping
             return self.estimate(reduced, x, y, step=step, epoch=epoch, split=split)
 

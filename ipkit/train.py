@@ -35,6 +35,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ipkit.hooks import eval_mode
+
 LOG_COLUMNS = ["epoch", "step", "loss", "batch_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"]
 
 
@@ -123,19 +125,14 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> 
         (loss, accuracy) as floats.
     """
     device = model_device(model)
-    was_training = model.training
-    model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    try:
-        with torch.no_grad():
-            for i in range(0, len(y), batch_size):
-                xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
-                logits = model(xb)
-                loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
-                correct += (logits.argmax(dim=1) == yb).sum()
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        for i in range(0, len(y), batch_size):
+            xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+            logits = model(xb)
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
+            correct += (logits.argmax(dim=1) == yb).sum()
     return loss_sum.item() / len(y), correct.item() / len(y)
 
 
