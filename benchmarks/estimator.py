@@ -288,27 +288,6 @@ def compare(name, n, layer_shape, d_input, alpha, n_candidates, rounds, device):
     }
 
 
-def centring_skip_payoff(name, n, layer_shape, d_input, alpha, n_candidates, rounds, device):
-    """What the one tuned path of ipkit.kernels (SKIP_CENTRING_NEAR_ORIGIN: no centred copy of rows near the
-    origin, on the CPU) pays on one estimate: interleaved rounds with the switch on and off, the median of the
-    per-round ratios (off / on). It is kept only while this stays at least 1.3× on a wide layer."""
-    x, t, y = make_inputs(n, layer_shape, d_input, device=device)
-
-    def estimate(skip):
-        def run():
-            ipkit.kernels.SKIP_CENTRING_NEAR_ORIGIN = skip
-            try:
-                ipkit_estimate(x, t, y, alpha, n_candidates)
-            finally:
-                ipkit.kernels.SKIP_CENTRING_NEAR_ORIGIN = True
-        return run
-
-    t_on, t_off = time_interleaved([estimate(True), estimate(False)], rounds, device)
-    ratios = [off / on for on, off in zip(t_on, t_off)]
-    return {"layer": name, "D": int(torch.tensor(layer_shape).prod()), "time_on_s": statistics.median(t_on),
-            "time_off_s": statistics.median(t_off), "payoff": statistics.median(ratios), "payoff_per_round": ratios}
-
-
 def scaling(sizes, alpha, n_candidates, device, repeats, memory=True):
     rows = []
     for d_layer, d_input in sizes["dims"]:
@@ -370,12 +349,6 @@ def run(device, quick, alpha, n_candidates, max_n=2000):
     load = ", load average {:.1f}".format(os.getloadavg()[0]) if device == "cpu" else ""
     print_comparison(rows, f"\nPer-layer estimate, N = 100, α = {alpha}, {n_candidates} candidates "
                            f"[{device}: {label}{load}; torch {torch.__version__}]")
-    payoff = [centring_skip_payoff(name, 100, shape, d_in, alpha, n_candidates, rounds, device)
-              for name, shape, d_in in layers] if device == "cpu" else []
-    for p in payoff:
-        print(f"  {p['layer']:10s} {p['D']:>6d} skipping the centring near the origin (ipkit.kernels."
-              f"SKIP_CENTRING_NEAR_ORIGIN): {1e3 * p['time_on_s']:.1f} ms on, {1e3 * p['time_off_s']:.1f} ms off, "
-              f"{p['payoff']:.2f}× (per round {min(p['payoff_per_round']):.2f}…{max(p['payoff_per_round']):.2f}×)")
     sizes = ({"N": (100, 200), "dims": [(1024, 784)], "max_elements": 10**6} if quick else
              {"N": tuple(n for n in (100, 200, 500, 1000, 2000) if n <= max_n), "dims": [(1024, 784), (65536, 3072)],
               "max_elements": 2000 * 65536})
@@ -387,7 +360,6 @@ def run(device, quick, alpha, n_candidates, max_n=2000):
     return {
         "device": device, "device_name": device_name(device), "threads": torch.get_num_threads(),
         "comparison": {r["layer"]: r for r in rows}, "scaling": scale,
-        "centring_skip_payoff": {p["layer"]: p for p in payoff},
         "vgg_conv1_speedup": vgg["speedup"], "vgg_conv1_memory_ratio": vgg["memory_ratio"],
         "max_abs_diff_bits": max(r["max_abs_diff_bits"] for r in rows),
         "max_abs_diff_bits_vs_float64": {impl: max(r["max_abs_diff_bits_vs_float64"][impl] for r in rows)

@@ -393,6 +393,25 @@ def _row(finding: int, experiment: str, result: Verdict) -> dict:
                 evidence=result.evidence, numbers=numbers)
 
 
+def experiment_findings(results, experiment: str = "this run") -> list[dict]:
+    """The findings one experiment's results bear on, judged: MNIST networks (MLP, CNN) → findings 1, 2, 4;
+    VGG-16 → 3, 4; any other network → 4. One row per finding with the columns of `findings_table`.
+
+    Args:
+        results: an `ipkit.experiment.Results` (its run.json's experiment says the dataset and model).
+        experiment: what the rows' experiment column says.
+    """
+    exp = results.info.get("experiment", {})
+    rows = []
+    if exp.get("dataset") == "mnist" and exp.get("model") in ("mlp", "cnn"):
+        rows.append(_row(1, experiment, fitting_then_compression(results.ip)))
+        rows.append(_row(2, experiment, early_stopping_before_compression(results.ip, results.early_stopping)))
+    if exp.get("model") == "vgg16":
+        rows.append(_row(3, experiment, vgg16_information_plane(results.ip)))
+    rows.append(_row(4, experiment, data_processing_inequality(dpi_fractions(results.ip))))
+    return rows
+
+
 def findings_table(root="results") -> pd.DataFrame:
     """Every finding evaluated on every result folder under `root` that it applies to; missing ones are skipped.
 
@@ -415,14 +434,7 @@ def findings_table(root="results") -> pd.DataFrame:
         if "setting" in pd.read_csv(table_path(folder, "ip"), nrows=0).columns:
             continue  # notebook 06's: each run measured under several settings, judged per setting there
         results = load_results(folder)
-        label = experiment_label(folder.relative_to(root).as_posix(), results.info)
-        exp = results.info.get("experiment", {})
-        if exp.get("dataset") == "mnist" and exp.get("model") in ("mlp", "cnn"):
-            rows.append(_row(1, label, fitting_then_compression(results.ip)))
-            rows.append(_row(2, label, early_stopping_before_compression(results.ip, results.early_stopping)))
-        if exp.get("model") == "vgg16":
-            rows.append(_row(3, label, vgg16_information_plane(results.ip)))
-        rows.append(_row(4, label, data_processing_inequality(dpi_fractions(results.ip))))
+        rows += experiment_findings(results, experiment_label(folder.relative_to(root).as_posix(), results.info))
     for folder in _folders(root, "saturation.csv"):
         info = json.loads((folder / "run.json").read_text()) if (folder / "run.json").is_file() else {}
         label = experiment_label(folder.relative_to(root).as_posix(), info)

@@ -11,55 +11,23 @@ from ipkit.checks import (check_distances, check_gram, check_labels, check_same_
                           flatten_samples)
 
 
-# The one tuned path, on by default: on the CPU a centred copy of x is one more pass over its N×D values and N×D
-# more memory, the largest cost of a wide layer's estimate after the product itself, and rows that lie near the
-# origin against their spread (`_near_origin`) lose little accuracy without it. False: always centre.
-# benchmarks/estimator.py measures what it pays.
-SKIP_CENTRING_NEAR_ORIGIN = True
-_MAX_OFFSET_RATIO = 2.0  # largest κ (see `_near_origin`) at which the centring is skipped
-
-
 def _sq_dists(x: Tensor) -> Tensor:
     """Squared Euclidean distances between rows, batched: (..., N, D) -> (..., N, N), in float32 or wider.
 
-    The Gram trick ‖a‖² + ‖b‖² − 2⟨a, b⟩ on centred rows (`_centred_gram`). Half types (float16, bfloat16) are
-    computed in float32: in their own precision the distances are off by percents.
+    The Gram trick ‖a‖² + ‖b‖² − 2⟨a, b⟩ on rows centred over the samples: distances do not see a translation
+    common to all rows, but the trick's float32 cancellation does, and centring removes most of it when the rows
+    lie far from the origin (raw 0–255 pixels, deep ReLU layers). Half types (float16, bfloat16) are computed in
+    float32: in their own precision the distances are off by percents.
     NaN or Inf in x, or products that overflow, give a non-finite result: callers check that (N × N values)
     rather than x (N × D values).
     """
-    gram = _centred_gram(x.to(torch.promote_types(x.dtype, torch.float32)))  # (..., N, N)
-    sq = gram.diagonal(dim1=-2, dim2=-1)  # squared norms of the rows
+    x = x.to(torch.promote_types(x.dtype, torch.float32))
+    xc = x - x.mean(dim=-2, keepdim=True)
+    gram = xc @ xc.mT  # (..., N, N)
+    sq = gram.diagonal(dim1=-2, dim2=-1)  # squared norms of the centred rows
     d2 = sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2 * gram
     d2 = 0.5 * (d2 + d2.mT)  # the round-off of a product need not be symmetric; the diagonal is exactly 0
     return d2.clamp_(min=0.0)  # near-duplicate samples: round-off can exceed the distance
-
-
-def _centred_gram(x: Tensor) -> Tensor:
-    """Gram matrix xc xcᵀ of the rows x (..., N, D) with their columns centred over the samples.
-
-    Distances do not see a translation common to all rows; the Gram trick's float32 cancellation does, and
-    centring removes most of it when the rows lie far from the origin (raw 0–255 pixels, deep ReLU layers). With
-    `SKIP_CENTRING_NEAR_ORIGIN`, on the CPU, x xᵀ is returned uncentred when `_near_origin` holds.
-    """
-    if SKIP_CENTRING_NEAR_ORIGIN and x.device.type == "cpu":
-        gram = x @ x.mT
-        if _near_origin(gram):
-            return gram
-    xc = x - x.mean(dim=-2, keepdim=True)
-    return xc @ xc.mT
-
-
-def _near_origin(gram: Tensor) -> bool:
-    """Whether the rows behind an uncentred Gram matrix G (..., N, N) lie near the origin against their spread.
-
-    κ = mean ‖x_i‖² / mean ‖x_i − x̄‖², read off G as tr(G)/N over tr(G)/N − ΣG/N²; κ ≤ 2 is tested as
-    N tr(G) ≥ 2 ΣG (no divisions). The float32 round-off of a squared distance from an uncentred G grows with κ
-    (centring makes κ = 1); κ ≤ 2 keeps the relative error on the paper's networks' activations below 2e−5.
-    NaN in G counts as not near.
-    """
-    n = gram.shape[-1]
-    trace = gram.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
-    return bool(((_MAX_OFFSET_RATIO - 1) * n * trace >= _MAX_OFFSET_RATIO * gram.sum(dim=(-2, -1))).all())
 
 
 def pairwise_sq_dists(x: Tensor) -> Tensor:

@@ -641,7 +641,7 @@ def save_figure(fig, path, dpi=150):
     return path
 
 
-def experiment_report(results, folder, splits=("train", "test")):
+def experiment_figures(results, folder, splits=("train", "test")):
     """The figures of one experiment (notebooks 01–03) written into `folder`, from its tables alone.
 
     information_plane.png (the IP per split, early-stopping points marked), i_xt_over_steps.png (I(X;T) of every

@@ -70,11 +70,8 @@ accuracy_floor = 0.85
 progress = True
 
 # %%
-import ipkit.plot as ipplot
-from ipkit.analysis import compression, dpi_fractions
-from ipkit.findings import data_processing_inequality, fitting_then_compression
-from ipkit.experiment import (check_results, experiment_from_parameters, load_results, publish, run_experiment,
-                              save_results, staging)
+from ipkit.experiment import experiment_from_parameters, load_results, run_experiment
+from ipkit.report import report_experiment
 
 # every parameter above that is named like an Experiment field (epochs, seeds, estimation, ...) goes into it
 exp = experiment_from_parameters(globals(), model="mlp", model_options={"activation": activation})
@@ -88,8 +85,6 @@ exp
 
 # %%
 results = load_results(results_from) if results_from else run_experiment(exp, scheduler=scheduler)
-stage = staging(output_dir)  # written to output_dir only once the checks at the end pass
-paths = save_results(results, stage, notebook="01_mlp_mnist")
 results.summary
 
 # %% [markdown]
@@ -99,9 +94,15 @@ results.summary
 # runs; colour = training step, one colormap per layer; a marker per patience where early stopping on the
 # validation loss would have stopped. Then I(X;T) of the five layers against the step (band: ±2 standard errors
 # over runs; H(X) dotted), the data processing inequality, the widths σ_T and the training curves.
+#
+#
+# The tables and figures go to a staging folder that replaces `output_dir` only once the checks pass; a broken run
+# fails here, loudly: every estimate finite and within [0, log2 n], test accuracy above the floor for these sizes,
+# the output layer's I(T;Y) on training data higher at the last measurement than at the first.
 
 # %%
-figures = ipplot.experiment_report(results, stage, splits=splits)
+report = report_experiment(results, output_dir, notebook="01_mlp_mnist", splits=splits,
+                           accuracy_floor=accuracy_floor)
 
 # %% [markdown]
 # ## Where fitting ends, and how much each layer compresses
@@ -109,29 +110,17 @@ figures = ipplot.experiment_report(results, stage, splits=splits)
 # it; then how often I(X;T_1) ≥ I(X;T_2) ≥ … ≥ I(X;T_5) holds over the measured steps (finding 4).
 
 # %%
-compression(results.ip)
+report.compression
 
 # %%
-dpi = dpi_fractions(results.ip)
-dpi[dpi.pair == "all"]
+report.dpi
 
 # %% [markdown]
-# ## The paper's findings 1 and 4, judged on this run
+# ## The paper's findings 1, 2 and 4, judged on this run
 # The functions that write `results/findings.csv` (`ipkit.findings`; thresholds are their named parameters),
 # applied to this run's tables: the verdict, the evidence in words and the numbers behind it. A quick-profile run
 # is far shorter than the paper's, so its verdict says what these few steps show, not what the paper found.
 
 # %%
-fitting_then_compression(results.ip)
+report.findings
 
-# %%
-data_processing_inequality(dpi)
-
-# %% [markdown]
-# ## Checks
-# A broken run fails here, loudly: every estimate finite and within [0, log2 n]; test accuracy above the floor
-# for these sizes; the output layer's I(T;Y) on training data higher at the last measurement than at the first.
-
-# %%
-check_results(results, accuracy_floor=accuracy_floor)
-print("all checks passed:", publish(stage, output_dir))

@@ -65,11 +65,8 @@ accuracy_floor = 0.85
 progress = True
 
 # %%
-import ipkit.plot as ipplot
-from ipkit.analysis import compression, dpi_fractions
-from ipkit.findings import data_processing_inequality, fitting_then_compression
-from ipkit.experiment import (check_results, experiment_from_parameters, load_results, publish, run_experiment,
-                              save_results, staging)
+from ipkit.experiment import experiment_from_parameters, load_results, run_experiment
+from ipkit.report import report_experiment
 
 # every parameter above that is named like an Experiment field (epochs, seeds, estimation, ...) goes into it
 exp = experiment_from_parameters(globals(), model="cnn", model_options={"variant": variant, "activation": activation})
@@ -83,8 +80,6 @@ exp
 
 # %%
 results = load_results(results_from) if results_from else run_experiment(exp, scheduler=scheduler)
-stage = staging(output_dir)  # written to output_dir only once the checks at the end pass
-paths = save_results(results, stage, notebook="02_cnn_mnist")
 results.summary
 
 # %% [markdown]
@@ -94,9 +89,15 @@ results.summary
 # points per patience. Then I(X;T) of every layer over the steps (band: ±2 standard errors), the data processing
 # inequality from conv1 to the output, the widths σ_T (the conv layers' are on the tensor kernel's scale, far
 # above the dense layers') and the training curves.
+#
+#
+# The tables and figures go to a staging folder that replaces `output_dir` only once the checks pass; a broken run
+# fails here, loudly: every estimate finite and within [0, log2 n], test accuracy above the floor for these sizes,
+# the output layer's I(T;Y) on training data higher at the last measurement than at the first.
 
 # %%
-figures = ipplot.experiment_report(results, stage, splits=splits)
+report = report_experiment(results, output_dir, notebook="02_cnn_mnist", splits=splits,
+                           accuracy_floor=accuracy_floor)
 
 # %% [markdown]
 # ## The fitting/compression boundary per layer, and the DPI along the CNN
@@ -104,29 +105,17 @@ figures = ipplot.experiment_report(results, stage, splits=splits)
 # I(X;T) decreases with depth through the conv and the dense layers (finding 4).
 
 # %%
-compression(results.ip)
+report.compression
 
 # %%
-dpi = dpi_fractions(results.ip)
-dpi[dpi.pair == "all"]
+report.dpi
 
 # %% [markdown]
-# ## The paper's findings 1 and 4, judged on this run
+# ## The paper's findings 1, 2 and 4, judged on this run
 # The functions that write `results/findings.csv` (`ipkit.findings`; thresholds are their named parameters),
 # applied to this run's tables: the verdict, the evidence in words and the numbers behind it. A quick-profile run
 # is far shorter than the paper's, so its verdict says what these few steps show, not what the paper found.
 
 # %%
-fitting_then_compression(results.ip)
+report.findings
 
-# %%
-data_processing_inequality(dpi)
-
-# %% [markdown]
-# ## Checks
-# A broken run fails here, loudly: every estimate finite and within [0, log2 n]; test accuracy above the floor
-# for these sizes; the output layer's I(T;Y) on training data higher at the last measurement than at the first.
-
-# %%
-check_results(results, accuracy_floor=accuracy_floor)
-print("all checks passed:", publish(stage, output_dir))

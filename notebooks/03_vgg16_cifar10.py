@@ -70,11 +70,8 @@ bounds_atol = 1e-6
 progress = True
 
 # %%
-import ipkit.plot as ipplot
-from ipkit.analysis import compression, dpi_fractions
-from ipkit.findings import data_processing_inequality, vgg16_information_plane
-from ipkit.experiment import (check_results, experiment_from_parameters, load_results, publish, run_experiment,
-                              save_results, staging)
+from ipkit.experiment import experiment_from_parameters, load_results, run_experiment
+from ipkit.report import report_experiment
 
 # every parameter above that is named like an Experiment field (epochs, seeds, estimation, ...) goes into it
 exp = experiment_from_parameters(globals(), model="vgg16", model_options={"width": width})
@@ -88,8 +85,6 @@ exp
 
 # %%
 results = load_results(results_from) if results_from else run_experiment(exp, scheduler=scheduler)
-stage = staging(output_dir)  # written to output_dir only once the checks at the end pass
-paths = save_results(results, stage, notebook="03_vgg16_cifar10")
 results.summary
 
 # %% [markdown]
@@ -99,9 +94,15 @@ results.summary
 # are means over runs per (layer, step), coloured by step. Then I(X;T) of the 16 layers over the steps, the data
 # processing inequality along the depth, the widths σ_T (the large early ones: the BatchNorm lag noted above) and
 # the training curves.
+#
+#
+# The tables and figures go to a staging folder that replaces `output_dir` only once the checks pass; a broken run
+# fails here, loudly: every estimate finite and within [0, log2 n], test accuracy above the floor for these sizes,
+# the output layer's I(T;Y) on training data higher at the last measurement than at the first.
 
 # %%
-figures = ipplot.experiment_report(results, stage, splits=splits)
+report = report_experiment(results, output_dir, notebook="03_vgg16_cifar10", splits=splits,
+                           accuracy_floor=accuracy_floor, atol=bounds_atol)
 
 # %% [markdown]
 # ## Peaks, compression and the data processing inequality over 16 layers
@@ -109,11 +110,10 @@ figures = ipplot.experiment_report(results, stage, splits=splits)
 # often I(X;T) decreases along the depth (finding 4, which the paper found mostly satisfied).
 
 # %%
-compression(results.ip)
+report.compression
 
 # %%
-dpi = dpi_fractions(results.ip)
-dpi[dpi.pair == "all"]
+report.dpi
 
 # %% [markdown]
 # ## The paper's findings 3 and 4, judged on this run
@@ -122,16 +122,5 @@ dpi[dpi.pair == "all"]
 # is far shorter than the paper's, so its verdict says what these few steps show, not what the paper found.
 
 # %%
-vgg16_information_plane(results.ip)
+report.findings
 
-# %%
-data_processing_inequality(dpi)
-
-# %% [markdown]
-# ## Checks
-# A broken run fails here, loudly: every estimate finite and within [0, log2 n]; test accuracy above the floor
-# for these sizes; the output layer's I(T;Y) on training data higher at the last measurement than at the first.
-
-# %%
-check_results(results, accuracy_floor=accuracy_floor, atol=bounds_atol)
-print("all checks passed:", publish(stage, output_dir))

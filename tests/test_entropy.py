@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import reference as ref
+from bad_input import bad_input_test
 from ipkit import (
     alignment_sigma,
     gaussian_from_sq_dists,
@@ -459,8 +460,4 @@ BAD_INPUT = {
 }
 
 
-@pytest.mark.parametrize("case", BAD_INPUT)
-def test_bad_input_raises_value_error_naming_the_argument(case):
-    fn, match = BAD_INPUT[case]
-    with pytest.raises(ValueError, match=match):
-        fn()
+test_bad_input_raises_value_error_naming_the_argument = bad_input_test(BAD_INPUT)

@@ -13,10 +13,11 @@ import pytest
 import torch
 
 import ipkit.findings as findings
-from ipkit.experiment import Experiment
+from ipkit.experiment import Experiment, Results
 from ipkit.findings import (
     data_processing_inequality,
     early_stopping_before_compression,
+    experiment_findings,
     findings_markdown,
     findings_table,
     fitting_then_compression,
@@ -277,6 +278,26 @@ def test_findings_table_on_hand_built_results(tmp_path):
                                       "stale: older ipkit, run.json lacks n_test]")
     assert table["finding"].is_monotonic_increasing
     assert all(isinstance(json.loads(s), dict) for s in table["numbers"])
+
+
+def test_experiment_findings_follow_the_network():
+    """MNIST networks get findings 1, 2, 4, VGG-16 gets 3 and 4, anything else only 4; each verdict is the
+    finding function's on the same tables."""
+    def judged(ip, stops, **experiment):
+        rows = experiment_findings(Results(ip=ip, log=None, early_stopping=stops, summary=None,
+                                           info=dict(experiment=experiment)))
+        return {r["finding"]: (r["verdict"], r["evidence"]) for r in rows}
+
+    mnist_ip, stops = es_ip([3, 5, 5]), es_table({1: [4, 4], 100: [None, None]})
+    got = judged(mnist_ip, stops, dataset="mnist", model="cnn")
+    assert list(got) == [1, 2, 4]
+    two = early_stopping_before_compression(mnist_ip, stops)
+    assert got[2] == (two.verdict, two.evidence)
+    one = fitting_then_compression(mnist_ip)
+    assert got[1] == (one.verdict, one.evidence)
+    vgg = judged(vgg_ip(), es_table({1: [2]}), dataset="cifar10", model="vgg16")
+    assert list(vgg) == [3, 4] and vgg[3][0] == vgg16_information_plane(vgg_ip()).verdict
+    assert list(judged(mnist_ip, stops, dataset="fashion_mnist", model="mlp")) == [4]
 
 
 def test_findings_table_skips_what_is_missing(tmp_path):

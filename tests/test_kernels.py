@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import reference as ref
+from bad_input import bad_input_test
 
 from ipkit import (channel_sq_dists, gaussian_from_sq_dists, gaussian_gram, kernel_alignment, label_gram,
                    multivariate_gram, pairwise_sq_dists)
@@ -276,8 +277,4 @@ BAD_INPUT = {
 }
 
 
-@pytest.mark.parametrize("case", BAD_INPUT)
-def test_bad_input_raises_value_error_naming_the_argument(case):
-    fn, match = BAD_INPUT[case]
-    with pytest.raises(ValueError, match=match):
-        fn()
+test_bad_input_raises_value_error_naming_the_argument = bad_input_test(BAD_INPUT)

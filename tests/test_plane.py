@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import reference as ref
+from bad_input import bad_input_test
 from ipkit import information_plane, pairwise_sq_dists
 
 ALPHAS = (1.0, 1.01, 2.0)
@@ -82,11 +83,7 @@ BAD_INPUT = {
 }
 
 
-@pytest.mark.parametrize("case", BAD_INPUT)
-def test_bad_input_raises_value_error_naming_the_argument(case):
-    fn, match = BAD_INPUT[case]
-    with pytest.raises(ValueError, match=match):
-        fn()
+test_bad_input_raises_value_error_naming_the_argument = bad_input_test(BAD_INPUT)
 
 
 def test_good_input_of_the_bad_input_table_is_accepted():
