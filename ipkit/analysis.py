@@ -14,11 +14,13 @@ def mean_over_runs(ip: pd.DataFrame) -> pd.DataFrame:
     return ip.groupby(KEYS, as_index=False)[VALUES].mean()
 
 
-def dpi_fractions(ip: pd.DataFrame) -> pd.DataFrame:
+def dpi_fractions(ip: pd.DataFrame, atol: float = 1e-5) -> pd.DataFrame:
     """How often the data processing inequality holds between consecutive layers (docs/method.md §6, item 4).
 
     For every measurement (run, split, step) and every pair of consecutive measured layers ℓ, ℓ+1, checks
-    I(X;T_ℓ) ≥ I(X;T_ℓ+1) and I(T_ℓ;Y) ≥ I(T_ℓ+1;Y).
+    I(X;T_ℓ) ≥ I(X;T_ℓ+1) − atol and I(T_ℓ;Y) ≥ I(T_ℓ+1;Y) − atol. The inequality allows equality, and layers
+    that tie (both saturated at log2 N, say) differ only by float round-off, a few 1e-6 bits: `atol` (bits) keeps
+    round-off from deciding the comparison.
 
     Returns:
         One row per split and layer pair plus an "all" row per split, with columns split, pair, measurements,
@@ -27,7 +29,7 @@ def dpi_fractions(ip: pd.DataFrame) -> pd.DataFrame:
     ordered = ip.sort_values(["run", "split", "step", "layer_index"])
     nxt = ordered.groupby(["run", "split", "step"])[["I_XT", "I_TY", "layer"]].shift(-1)
     pairs = ordered.assign(pair=ordered["layer"] + "→" + nxt["layer"],
-                           ok_XT=ordered["I_XT"] >= nxt["I_XT"], ok_TY=ordered["I_TY"] >= nxt["I_TY"])
+                           ok_XT=ordered["I_XT"] >= nxt["I_XT"] - atol, ok_TY=ordered["I_TY"] >= nxt["I_TY"] - atol)
     pairs = pairs[nxt["layer"].notna()]
     per_pair = pairs.groupby(["split", "pair"], sort=False).agg(
         measurements=("ok_XT", "size"), frac_I_XT=("ok_XT", "mean"), frac_I_TY=("ok_TY", "mean"),

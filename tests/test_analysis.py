@@ -100,6 +100,19 @@ def test_dpi_fractions_pairs_within_one_run_and_step():
     assert dpi.loc[("train", "all"), "frac_I_XT"] == 0.75
 
 
+def test_dpi_fractions_round_off_ties_hold_within_atol():
+    """Layers that tie up to round-off (2 against 2 + 4e-6 bits) satisfy the inequality; 2 against 2 + 2e-5 bits
+    (beyond the default atol of 1e-5) does not, nor does the tie with atol=0."""
+    def fraction(excess, **kw):
+        ip = pd.DataFrame(dict(run=0, split="train", step=1, layer=["a", "b"], layer_index=[0, 1],
+                               I_XT=[2.0, 2.0 + excess], I_TY=[1.0, 1.0]))
+        return dpi_fractions(ip, **kw).set_index("pair").loc["a→b", "frac_I_XT"]
+
+    assert fraction(4e-6) == 1.0
+    assert fraction(2e-5) == 0.0
+    assert fraction(4e-6, atol=0.0) == 0.0
+
+
 # --- compression ------------------------------------------------------------------------------------------------
 
 # I(X;T) over steps 1..6: 1, 3, 2, 5, 1, 0. Centred rolling mean over 3 (edges: the values available):
