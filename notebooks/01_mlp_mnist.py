@@ -95,7 +95,6 @@ results.summary
 # validation loss would have stopped. Then I(X;T) of the five layers against the step (band: ±2 standard errors
 # over runs; H(X) dotted), the data processing inequality, the widths σ_T and the training curves.
 #
-#
 # The tables and figures go to a staging folder that replaces `output_dir` only once the checks pass; a broken run
 # fails here, loudly: every estimate finite and within [0, log2 n], test accuracy above the floor for these sizes,
 # the output layer's I(T;Y) on training data higher at the last measurement than at the first.

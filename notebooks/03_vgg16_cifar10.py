@@ -95,7 +95,6 @@ results.summary
 # processing inequality along the depth, the widths σ_T (the large early ones: the BatchNorm lag noted above) and
 # the training curves.
 #
-#
 # The tables and figures go to a staging folder that replaces `output_dir` only once the checks pass; a broken run
 # fails here, loudly: every estimate finite and within [0, log2 n], test accuracy above the floor for these sizes,
 # the output layer's I(T;Y) on training data higher at the last measurement than at the first.
