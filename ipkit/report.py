@@ -1,5 +1,5 @@
-"""One experiment's report, as notebooks 01–03 end: its tables and figures written into a staging folder, the
-checks run, and only then everything published into the output folder; the tables a reader looks at next (the
+"""One experiment's report, as notebooks 01–03 end: the checks run, then its tables and figures written into a
+staging folder and published into the output folder; the tables a reader looks at next (the
 compression per layer, the data processing inequality, the paper's findings judged on this run) come back.
 
 Imports matplotlib (through ipkit.plot); `import ipkit` does not import this module.
@@ -29,9 +29,9 @@ class Report:
 
 def report_experiment(results: Results, output_dir, *, notebook: str, splits=("train", "test"),
                       accuracy_floor: float = 0.0, atol: float = 1e-6) -> Report:
-    """Write one experiment's tables (`save_results`) and figures (`ipkit.plot.experiment_figures`) into a staging
-    folder, run `check_results` on it, and only if they pass replace `output_dir` by it (`publish`): a broken run
-    raises and leaves earlier results in place.
+    """Run `check_results` on one experiment's results and, only if they pass, write its tables (`save_results`) and
+    figures (`ipkit.plot.experiment_figures`) into a staging folder that then replaces `output_dir` (`publish`): a
+    broken run raises with the checks' message before anything is drawn, and leaves earlier results in place.
 
     Args:
         results: the experiment's `Results` (from `run_experiment`, or read back with `load_results`).
@@ -40,10 +40,10 @@ def report_experiment(results: Results, output_dir, *, notebook: str, splits=("t
         splits: the splits measured.
         accuracy_floor, atol: passed to `check_results` (test accuracy floor; tolerance of the [0, log2 n] bounds).
     """
+    check_results(results, accuracy_floor=accuracy_floor, atol=atol)  # before drawing: a broken table fails here
     stage = staging(output_dir)
     save_results(results, stage, notebook=notebook)
     figures = experiment_figures(results, stage, splits=splits)
-    check_results(results, accuracy_floor=accuracy_floor, atol=atol)
     output_dir = publish(stage, output_dir)
     dpi = dpi_fractions(results.ip)
     findings = pd.DataFrame(experiment_findings(results), columns=COLUMNS).drop(columns="experiment")

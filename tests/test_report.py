@@ -46,3 +46,4 @@ def test_failing_checks_leave_earlier_results_in_place(results, tmp_path):
     with pytest.raises(AssertionError, match="NaN"):
         report_experiment(broken, out, notebook="01_mlp_mnist")
     assert [p.name for p in out.iterdir()] == ["ip.csv"]
+    assert not (tmp_path / "results.staging").exists()  # checked before anything is written
