@@ -1,11 +1,12 @@
-"""What the distances of an earlier commit would change in one layer's whole estimate, in one process.
+"""What the distances cost in one layer's whole estimate: this checkout's two paths and an earlier commit's.
 
-Issue 16 made the distances the plain centred Gram trick. This script loads the `_sq_dists` of a base commit's
-ipkit/kernels.py (f0a5a51: a blocked lower-triangle product, rows used uncentred up to κ = 16) next to this
-checkout's, and times one layer's estimate as the tracker makes it (`estimator.ipkit_estimate`: distances, the
-300-candidate width search, the entropies) with each, interleaved (the order flipped every round), on the inputs of
-benchmarks/estimator.py. Prints per layer the median times and the median of the per-round ratios (this / base;
-above 1: this checkout is slower). Threads: OMP_NUM_THREADS.
+Times one layer's estimate as the tracker makes it (`estimator.ipkit_estimate`: distances, the 300-candidate width
+search, the entropies) on the inputs of benchmarks/estimator.py with three versions of `ipkit.kernels._sq_dists`,
+interleaved in one process (the order reversed every other round): this checkout's with `TUNED_CPU_GRAM` on (the
+default) and off (the plain centred Gram trick), and the `_sq_dists` of a base commit's ipkit/kernels.py (f0a5a51,
+before the refactor of issue 16), loaded from git. Prints per layer the median times and the medians of the
+per-round ratios plain / tuned (what the tuned path pays; it stays only at ≥ 1.3× somewhere) and this / base (the
+default against the base; above 1: slower). Threads: OMP_NUM_THREADS.
 
     python benchmarks/distances_before_after.py --base f0a5a51 --rounds 15
 """
@@ -40,23 +41,29 @@ def main():
     parser.add_argument("--base", default="f0a5a51")
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
-    versions = {"base": base_sq_dists(args.base), "this": ipkit.kernels._sq_dists}
+    this = ipkit.kernels._sq_dists
+    versions = {"tuned": (this, True), "plain": (this, False), "base": (base_sq_dists(args.base), True)}
     print(f"one layer's estimate, N = 100, 300 candidates, {torch.get_num_threads()} threads; base {args.base}")
     for name, shape, d_input in LAYERS:
         x, t, y = estimator.make_inputs(100, shape, d_input)
-        times = {"base": [], "this": []}
+        times = {label: [] for label in versions}
         for r in range(args.rounds):
-            for label in ("base", "this") if r % 2 == 0 else ("this", "base"):
-                ipkit.kernels._sq_dists = versions[label]
+            for label in list(versions) if r % 2 == 0 else list(versions)[::-1]:
+                ipkit.kernels._sq_dists, ipkit.kernels.TUNED_CPU_GRAM = versions[label]
                 estimator.ipkit_estimate(x, t, y, 1.0, 300)  # warm-up
                 start = time.perf_counter()
                 estimator.ipkit_estimate(x, t, y, 1.0, 300)
                 times[label].append(time.perf_counter() - start)
-        ipkit.kernels._sq_dists = versions["this"]
-        ratios = [a / b for a, b in zip(times["this"], times["base"])]
-        print(f"  {name:13s} base {1e3 * statistics.median(times['base']):6.2f} ms  this "
-              f"{1e3 * statistics.median(times['this']):6.2f} ms  this/base {statistics.median(ratios):.2f} "
-              f"(rounds {min(ratios):.2f}–{max(ratios):.2f})")
+        ipkit.kernels._sq_dists, ipkit.kernels.TUNED_CPU_GRAM = versions["tuned"]
+        ms = "  ".join(f"{label} {1e3 * statistics.median(times[label]):6.2f} ms" for label in versions)
+        print(f"  {name:13s} {ms}  plain/tuned {ratio(times['plain'], times['tuned'])}  "
+              f"this/base {ratio(times['tuned'], times['base'])}")
+
+
+def ratio(a, b) -> str:
+    """Median of the per-round ratios a / b, with their range."""
+    ratios = [p / q for p, q in zip(a, b)]
+    return f"{statistics.median(ratios):.2f} (rounds {min(ratios):.2f}–{max(ratios):.2f})"
 
 
 if __name__ == "__main__":

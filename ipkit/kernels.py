@@ -11,23 +11,73 @@ from ipkit.checks import (check_distances, check_gram, check_labels, check_same_
                           flatten_samples)
 
 
+TUNED_CPU_GRAM = True
+"""The one tuned path of this module: on the CPU, `_sq_dists` takes its Gram matrix from `_tuned_cpu_gram` rather
+than `_centred_gram`. The same distances but for float32 round-off; it pays 1.3–1.4× on one layer's whole estimate
+at the VGG-16 conv1 size (benchmarks/distances_before_after.py, which times both). False: the plain path everywhere."""
+
+
 def _sq_dists(x: Tensor) -> Tensor:
     """Squared Euclidean distances between rows, batched: (..., N, D) -> (..., N, N), in float32 or wider.
 
-    The Gram trick ‖a‖² + ‖b‖² − 2⟨a, b⟩ on rows centred over the samples: distances do not see a translation
-    common to all rows, but the trick's float32 cancellation does, and centring removes most of it when the rows
-    lie far from the origin (raw 0–255 pixels, deep ReLU layers). Half types (float16, bfloat16) are computed in
-    float32: in their own precision the distances are off by percents.
+    The Gram trick ‖a‖² + ‖b‖² − 2⟨a, b⟩ on the Gram matrix of the rows translated by a common vector, which
+    distances do not see (`_centred_gram`, or `_tuned_cpu_gram` on the CPU, see `TUNED_CPU_GRAM`).
+    Half types (float16, bfloat16) are computed in float32: in their own precision the distances are off by percents.
     NaN or Inf in x, or products that overflow, give a non-finite result: callers check that (N × N values)
     rather than x (N × D values).
     """
     x = x.to(torch.promote_types(x.dtype, torch.float32))
-    xc = x - x.mean(dim=-2, keepdim=True)
-    gram = xc @ xc.mT  # (..., N, N)
-    sq = gram.diagonal(dim1=-2, dim2=-1)  # squared norms of the centred rows
+    gram = _tuned_cpu_gram(x) if TUNED_CPU_GRAM and x.device.type == "cpu" else _centred_gram(x)
+    sq = gram.diagonal(dim1=-2, dim2=-1)  # squared norms of the translated rows
     d2 = sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2 * gram
     d2 = 0.5 * (d2 + d2.mT)  # the round-off of a product need not be symmetric; the diagonal is exactly 0
     return d2.clamp_(min=0.0)  # near-duplicate samples: round-off can exceed the distance
+
+
+def _centred_gram(x: Tensor) -> Tensor:
+    """Gram matrix xc xcᵀ of the rows of x (..., N, D) centred over the samples. The Gram trick's float32
+    cancellation grows with the rows' distance from the origin against their spread; centring removes most of it
+    (raw 0–255 pixels, deep ReLU layers)."""
+    xc = x - x.mean(dim=-2, keepdim=True)
+    return xc @ xc.mT
+
+
+# ------------------------------------------------------------------------------------ the tuned path (CPU only)
+
+MAX_UNCENTRED_KAPPA = 16.0
+"""κ up to which `_tuned_cpu_gram` keeps the rows uncentred: the float32 round-off of a distance is then up to about
+2κ · 1e-6 relative (tests/test_distances.py; below 1e-6 after centring)."""
+
+
+def _tuned_cpu_gram(x: Tensor) -> Tensor:
+    """`_centred_gram`'s role, faster on the CPU: the product is first taken of the rows as they are, which spares
+    a centred N × D copy, and kept if they lie near the origin against their spread,
+    κ = mean ‖x_i‖² / mean ‖x_i − x̄‖² ≤ `MAX_UNCENTRED_KAPPA` (read off the product: tr(G)/N over
+    tr(G)/N − ΣG/N²); else the centred rows are multiplied. Each product computes the lower triangle only
+    (`_lower_gram`). NaN in the product counts as far: it is centred, and stays non-finite for the callers' checks.
+    """
+    gram = _lower_gram(x)
+    n = gram.shape[-1]
+    trace = gram.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
+    if bool(((MAX_UNCENTRED_KAPPA - 1) * n * trace >= MAX_UNCENTRED_KAPPA * gram.sum(dim=(-2, -1))).all()):
+        return gram
+    return _lower_gram(x - x.mean(dim=-2, keepdim=True))
+
+
+def _lower_gram(x: Tensor) -> Tensor:
+    """x xᵀ for rows x (..., N, D) from its lower triangle, a panel of rows at a time against the rows from the
+    panel on, mirrored: about 2/3 of the full product's multiplications, in products still wide enough to run at
+    full speed. Each panel takes half the rows left, rounded to a multiple of 16, until at most 32 remain
+    (N = 100: rows 0, 48, 80, 100)."""
+    n = x.shape[-2]
+    edges = [0]
+    while n - edges[-1] > 32:
+        edges.append(edges[-1] + 16 * max(1, round((n - edges[-1]) / 32)))
+    edges.append(n)
+    lower = x.new_empty(x.shape[:-1] + (n,))
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        lower[..., lo:, lo:hi] = x[..., lo:, :] @ x[..., lo:hi, :].mT
+    return lower.tril() + lower.tril(-1).mT  # the strict upper triangle was never written
 
 
 def pairwise_sq_dists(x: Tensor) -> Tensor:

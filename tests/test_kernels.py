@@ -1,5 +1,5 @@
-"""Tests of ipkit.kernels: distances, the tensor (Gaussian) kernel, the multivariate kernel, the label kernel and
-kernel alignment. Properties, hand-computed values, and agreement with the naive NumPy float64 references."""
+"""Tests of ipkit.kernels: the tensor (Gaussian) kernel, the multivariate kernel, the label kernel and
+kernel alignment (distances: tests/test_distances.py). Properties, hand-computed values, and agreement with the naive NumPy float64 references."""
 
 import numpy as np
 import pytest
@@ -11,79 +11,8 @@ from bad_input import bad_input_test
 from ipkit import (channel_sq_dists, gaussian_from_sq_dists, gaussian_gram, kernel_alignment, label_gram,
                    multivariate_gram, pairwise_sq_dists)
 
-WIDE = 2 * 4096 + 7  # features per sample: wider than any block of columns a tuned product might take
-
-
 def _randn(*shape, seed=0, dtype=torch.float64):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-
-
-# ---------------------------------------------------------------------------------------------------------- distances
-
-
-@pytest.mark.parametrize("shape", [(7, 5), (6, 3, 4, 4), (5, 1)])
-def test_pairwise_sq_dists_matches_naive(shape):
-    x = _randn(*shape, seed=1)
-    d2 = pairwise_sq_dists(x)
-    assert d2.shape == (shape[0], shape[0])
-    np.testing.assert_allclose(d2.numpy(), ref.sq_dists(x.numpy()), rtol=1e-12, atol=1e-12)
-
-
-def test_pairwise_sq_dists_symmetric_nonnegative_zero_diagonal():
-    x = _randn(9, 16, seed=2, dtype=torch.float32) + 50.0
-    x[3] = x[0]  # an exact duplicate: its distance is 0 up to round-off, never negative
-    x[4] = x[1] + 1e-4  # a near-duplicate
-    d2 = pairwise_sq_dists(x)
-    assert torch.equal(d2, d2.T)
-    assert (d2 >= 0).all()
-    assert torch.equal(d2.diagonal(), torch.zeros(9))
-
-
-def test_pairwise_sq_dists_float32_large_d_with_offset():
-    # A VGG conv1-sized sample (64·32·32 = 65,536 features) far from the origin: the Gram trick without
-    # centring loses ~1e-2 relative accuracy here in float32.
-    x = 100.0 + _randn(10, 64, 32, 32, seed=3)
-    want = ref.sq_dists(x.numpy())
-    d2 = pairwise_sq_dists(x.to(torch.float32))
-    assert d2.dtype == torch.float32
-    np.testing.assert_allclose(d2.double().numpy(), want, rtol=1e-5, atol=0)
-
-
-@pytest.mark.parametrize("n, d", [(10, 300), (10, WIDE), (60, WIDE)])
-@pytest.mark.parametrize("offset", [0.0, 2.5, 4.5, 100.0])
-def test_float32_distances_keep_their_accuracy_far_from_the_origin(n, d, offset):
-    # Distances do not see a common offset, and neither may their round-off. The plain Gram trick
-    # ‖a‖² + ‖b‖² − 2⟨a, b⟩ on these rows in float32 is off by up to 5.8e-6, 1.9e-5 and 9.6e-3 relative at
-    # offsets 2.5, 4.5 and 100 (measured); ipkit stayed within 7.7e-7 at every offset.
-    x = offset + _randn(n, d, seed=32, dtype=torch.float32)
-    d2 = pairwise_sq_dists(x)
-    assert d2.dtype == torch.float32
-    want = ref.sq_dists(x.numpy())  # of the same float32 values, in float64
-    off_diagonal = ~np.eye(n, dtype=bool)
-    np.testing.assert_allclose(d2.double().numpy()[off_diagonal], want[off_diagonal], rtol=3e-6, atol=0)
-
-
-@pytest.mark.parametrize("offset", [0.0, 100.0])
-def test_wide_rows_match_naive_and_are_exactly_symmetric(offset):
-    x = offset + _randn(60, WIDE, seed=30)
-    d2 = pairwise_sq_dists(x)
-    np.testing.assert_allclose(d2.numpy(), ref.sq_dists(x.numpy()), rtol=1e-12, atol=1e-9)
-    assert torch.equal(d2, d2.T)
-    d2_32 = pairwise_sq_dists(x.float())
-    assert torch.equal(d2_32, d2_32.T)
-    assert torch.equal(d2_32.diagonal(), torch.zeros(60))
-    xc = offset + _randn(5, 2, WIDE, seed=31)  # wide channels, distances of all channels in one batch
-    d2 = channel_sq_dists(xc)
-    for c in range(2):
-        np.testing.assert_allclose(d2[c].numpy(), ref.sq_dists(xc[:, c].numpy()), rtol=1e-12, atol=1e-9)
-
-
-def test_channel_sq_dists_matches_naive_per_channel():
-    x = _randn(6, 4, 3, 3, seed=4)
-    d2 = channel_sq_dists(x)
-    assert d2.shape == (4, 6, 6)
-    for c in range(4):
-        np.testing.assert_allclose(d2[c].numpy(), ref.sq_dists(x[:, c].numpy()), rtol=1e-12, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------------------------------- Gaussian kernel
@@ -238,7 +167,7 @@ def _inf_at(x, idx):
 
 X = _randn(5, 3, seed=14)
 X4 = _randn(5, 2, 2, 2, seed=15)
-XW = _randn(4, WIDE, seed=16, dtype=torch.float32)
+XW = _randn(4, 2 * 4096 + 7, seed=16, dtype=torch.float32)  # wide rows
 K5 = torch.eye(5, dtype=torch.float64)
 
 BAD_INPUT = {
