@@ -175,3 +175,14 @@ def test_preflight_counts_what_the_device_tool_sends(tmp_path):
     tree = 100 + 2000 + 30 + 7 + len("*.log\n.carry/\nshared/\n")
     assert vgg16_paper.travelling_bytes(repo) == (tree, 400)
     assert vgg16_paper.travelling_bytes(repo, carry=(".carry", "shared")) == (tree - 7, 400 + 7)  # counted once
+
+
+FULL_PACK_BYTES = 19_075_397  # pack_cifar10.py's pack of all of CIFAR-10 (18.2 MiB), made here from ../shared/data
+
+
+def test_the_checkout_leaves_room_for_the_pack():
+    """A device call carries the checkout and the pack within 64 MiB (issue 14 §5): results committed beyond
+    that would block the next GPU run, so the commit that adds them must make room."""
+    tree, _ = vgg16_paper.travelling_bytes(ROOT, carry=())
+    assert tree + FULL_PACK_BYTES <= 64 * 2**20, (
+        f"checkout {tree / 2**20:.1f} MiB + pack {FULL_PACK_BYTES / 2**20:.1f} MiB > 64 MiB: shrink what is committed")
