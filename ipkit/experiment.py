@@ -480,8 +480,8 @@ def save_results(results: Results, folder, **extra) -> dict[str, Path]:
     """Write the tables as CSV and the set-up, provenance and wall time as run.json into `folder`.
 
     Files: ip.csv.gz and training_log.csv.gz (the per-step tables, gzipped, floats to 9 significant digits
-    (`PER_STEP_FLOAT_FORMAT`): the same table always gives the same bytes), early_stopping.csv, summary.csv, dpi.csv, compression.csv, run.json. With a `setting` column in the
-    IP table, dpi.csv and compression.csv hold each setting's rows apart. Each file is written to a temporary
+    (`PER_STEP_FLOAT_FORMAT`): the same table always gives the same bytes), early_stopping.csv, summary.csv,
+    dpi.csv, compression.csv, run.json. With a `setting` column in the IP table, dpi.csv and compression.csv hold each setting's rows apart. Each file is written to a temporary
     name and renamed, so none is ever half-written. `extra` goes into run.json (e.g. the notebook's parameters).
 
     Returns:

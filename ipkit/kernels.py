@@ -13,7 +13,7 @@ from ipkit.checks import (check_distances, check_gram, check_labels, check_same_
 
 TUNED_CPU_GRAM = True
 """The one tuned path of this module: on the CPU, `_sq_dists` takes its Gram matrix from `_tuned_cpu_gram` rather
-than `_centred_gram`. The same distances but for float32 round-off; it pays 1.3–1.4× on one layer's whole estimate
+than `_centred_gram`. The same distances but for float32 round-off; it pays 1.4–1.5× on one layer's whole estimate
 at the VGG-16 conv1 size (benchmarks/distances_before_after.py, which times both). False: the plain path everywhere."""
 
 

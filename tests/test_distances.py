@@ -115,7 +115,8 @@ def test_near_duplicates_not_negative():
 
 
 ROUND_OFF_CASES = {  # float32 rows near the origin and far from it (raw-pixel-like)
-    **{f"relu+{o}, D={d}": (lambda o=o, d=d: _activations(30, d, o)) for o in (0.0, 0.3, 1.0, 255.0) for d in (50, 5000)},
+    **{f"relu+{o}, D={d}": (lambda o=o, d=d: _activations(30, d, o))
+       for o in (0.0, 0.3, 1.0, 255.0) for d in (50, 5000)},
     **{f"randn+{o}, N={n}, D={d}": (lambda o=o, n=n, d=d: _randn(n, d, offset=o, seed=32, dtype=torch.float32))
        for o in (0.0, 2.5, 4.5, 100.0) for n, d in ((10, 300), (10, WIDE), (60, WIDE))},
     "VGG conv1 size, randn+100": lambda: _randn(10, 64, 32, 32, offset=100.0, seed=3, dtype=torch.float32),

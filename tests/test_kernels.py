@@ -1,5 +1,6 @@
-"""Tests of ipkit.kernels: the tensor (Gaussian) kernel, the multivariate kernel, the label kernel and
-kernel alignment (distances: tests/test_distances.py). Properties, hand-computed values, and agreement with the naive NumPy float64 references."""
+"""Tests of ipkit.kernels: the tensor (Gaussian) kernel, the multivariate kernel, the label kernel and kernel
+alignment (distances: tests/test_distances.py). Properties, hand-computed values, and agreement with the naive
+NumPy float64 references."""
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from bad_input import bad_input_test
 
 from ipkit import (channel_sq_dists, gaussian_from_sq_dists, gaussian_gram, kernel_alignment, label_gram,
                    multivariate_gram, pairwise_sq_dists)
+
 
 def _randn(*shape, seed=0, dtype=torch.float64):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
