@@ -8,6 +8,7 @@ import torch
 
 import ipkit.kernels
 import reference as ref
+from draws import randn
 from ipkit import channel_sq_dists, pairwise_sq_dists
 
 
@@ -21,10 +22,6 @@ def _activations(n, d, offset=0.0, seed=0, dtype=torch.float32):
     """ReLU-like activations (many zeros) plus an offset common to all samples."""
     g = torch.Generator().manual_seed(seed)
     return (torch.relu(torch.randn(n, d, generator=g, dtype=torch.float64)) + offset).to(dtype)
-
-
-def _randn(*shape, offset=0.0, seed=0, dtype=torch.float64):
-    return (offset + torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)).to(dtype)
 
 
 WIDE = 2 * 4096 + 7  # features per sample: many, and no multiple of 16
@@ -54,7 +51,7 @@ def test_matches_naive_float64(offset, n):
 
 @pytest.mark.parametrize("shape", [(7, 5), (6, 3, 4, 4), (5, 1)])
 def test_samples_of_any_shape_match_naive(shape):
-    x = _randn(*shape, seed=1)
+    x = randn(*shape, seed=1)
     d2 = pairwise_sq_dists(x)
     assert d2.shape == (shape[0], shape[0])
     np.testing.assert_allclose(d2.numpy(), ref.sq_dists(x.numpy()), rtol=1e-12, atol=1e-12)
@@ -62,7 +59,7 @@ def test_samples_of_any_shape_match_naive(shape):
 
 @pytest.mark.parametrize("n", [6, 100])
 def test_channels_match_naive_per_channel(n):
-    x = _randn(n, 4, 3, 3, seed=4)
+    x = randn(n, 4, 3, 3, seed=4)
     d2 = channel_sq_dists(x)
     assert d2.shape == (4, n, n)
     for c in range(4):
@@ -71,14 +68,14 @@ def test_channels_match_naive_per_channel(n):
 
 @pytest.mark.parametrize("offset", [0.0, 100.0])
 def test_wide_rows_match_naive_and_are_exactly_symmetric(offset):
-    x = _randn(60, WIDE, offset=offset, seed=30)
+    x = randn(60, WIDE, offset=offset, seed=30)
     d2 = pairwise_sq_dists(x)
     np.testing.assert_allclose(d2.numpy(), ref.sq_dists(x.numpy()), rtol=1e-12, atol=1e-9)
     assert torch.equal(d2, d2.T)
     d2_32 = pairwise_sq_dists(x.float())
     assert torch.equal(d2_32, d2_32.T)
     assert torch.equal(d2_32.diagonal(), torch.zeros(60))
-    xc = _randn(5, 2, WIDE, offset=offset, seed=31)  # wide channels, distances of all channels in one batch
+    xc = randn(5, 2, WIDE, offset=offset, seed=31)  # wide channels, distances of all channels in one batch
     d2 = channel_sq_dists(xc)
     for c in range(2):
         np.testing.assert_allclose(d2[c].numpy(), ref.sq_dists(xc[:, c].numpy()), rtol=1e-12, atol=1e-9)
@@ -95,7 +92,7 @@ def test_properties():
 
 
 def test_duplicates_far_from_the_origin():
-    x = _randn(9, 16, offset=50.0, seed=2, dtype=torch.float32)
+    x = randn(9, 16, offset=50.0, seed=2, dtype=torch.float32)
     x[3] = x[0]  # an exact duplicate: its distance is 0 up to round-off, never negative
     x[4] = x[1] + 1e-4  # a near-duplicate
     d2 = pairwise_sq_dists(x)
@@ -117,9 +114,9 @@ def test_near_duplicates_not_negative():
 ROUND_OFF_CASES = {  # float32 rows near the origin and far from it (raw-pixel-like)
     **{f"relu+{o}, D={d}": (lambda o=o, d=d: _activations(30, d, o))
        for o in (0.0, 0.3, 1.0, 255.0) for d in (50, 5000)},
-    **{f"randn+{o}, N={n}, D={d}": (lambda o=o, n=n, d=d: _randn(n, d, offset=o, seed=32, dtype=torch.float32))
+    **{f"randn+{o}, N={n}, D={d}": (lambda o=o, n=n, d=d: randn(n, d, offset=o, seed=32, dtype=torch.float32))
        for o in (0.0, 2.5, 4.5, 100.0) for n, d in ((10, 300), (10, WIDE), (60, WIDE))},
-    "VGG conv1 size, randn+100": lambda: _randn(10, 64, 32, 32, offset=100.0, seed=3, dtype=torch.float32),
+    "VGG conv1 size, randn+100": lambda: randn(10, 64, 32, 32, offset=100.0, seed=3, dtype=torch.float32),
 }
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import reference as ref
+from draws import randn
 from bad_input import bad_input_test
 from ipkit import (
     alignment_sigma,
@@ -28,13 +29,9 @@ from ipkit import (
 ALPHAS = (0.5, 1.0, 1.01, 2.0, 3.0)
 
 
-def _randn(*shape, seed=0, dtype=torch.float64):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-
-
 def _gaussian_kernel(n, d, seed, width=1.0, dtype=torch.float64):
     """Gaussian Gram matrix of random data, σ = width × the mean pairwise distance."""
-    x = _randn(n, d, seed=seed).to(dtype)  # the same data for every dtype
+    x = randn(n, d, seed=seed).to(dtype)  # the same data for every dtype
     d2 = pairwise_sq_dists(x)
     return gaussian_from_sq_dists(d2, width * float(d2.sqrt().mean()))
 
@@ -168,9 +165,9 @@ def test_joint_entropy_at_least_the_larger_marginal(alpha, seed):
 def test_joint_entropy_subadditive_and_mi_nonnegative(alpha, seed):
     # S(A, B) ≤ S(A) + S(B), i.e. I ≥ 0. Checked for α ≤ 1.01 only: for α ≥ 1.5 it is not a theorem and fails
     # on wide Gaussian kernels of independent data (by up to ~0.06 bits at α = 2 in a random search).
-    x = _randn(24, 3, seed=seed)
-    t = torch.tanh(x @ _randn(3, 3, seed=seed + 1)) + 0.3 * _randn(24, 3, seed=seed + 2)  # depends on x
-    z = _randn(24, 2, seed=seed + 3)  # independent of x
+    x = randn(24, 3, seed=seed)
+    t = torch.tanh(x @ randn(3, 3, seed=seed + 1)) + 0.3 * randn(24, 3, seed=seed + 2)  # depends on x
+    z = randn(24, 2, seed=seed + 3)  # independent of x
     dx, dt, dz = pairwise_sq_dists(x), pairwise_sq_dists(t), pairwise_sq_dists(z)
     for w in (0.5, 1.0, 3.0):
         Kx = gaussian_from_sq_dists(dx, w * float(dx.sqrt().mean()))
@@ -195,7 +192,7 @@ def test_mutual_information_of_a_variable_with_itself(alpha):
     np.testing.assert_allclose(mutual_information(Ky, Ky, alpha).item(), renyi_entropy(Ky, alpha).item(),
                                rtol=0, atol=1e-9)
     # For a Gaussian kernel K∘K is the Gaussian kernel at σ/√2, so I(X; X) = 2 S_σ − S_{σ/√2} ≤ S_σ.
-    x = _randn(15, 3, seed=3)
+    x = randn(15, 3, seed=3)
     Kx = gaussian_gram(x, 2.0)
     I = mutual_information(Kx, Kx, alpha).item()
     S_half = renyi_entropy(gaussian_gram(x, 2.0 / math.sqrt(2)), alpha).item()
@@ -270,7 +267,7 @@ def test_dtype_follows_input(dtype):
 
 
 def test_non_unit_diagonal_kernels_are_normalized():
-    x = _randn(12, 4, seed=5)
+    x = randn(12, 4, seed=5)
     # linear kernel + identity: PD with diagonal ‖x_i‖² + 1
     K_lin = x @ x.T + torch.eye(12, dtype=torch.float64)
     d = K_lin.diagonal().sqrt()
@@ -311,14 +308,14 @@ def test_small_eigendecompositions_run_on_one_thread_and_restore_the_count(monke
 
 
 def test_width_changes_the_entropy():
-    d2 = pairwise_sq_dists(_randn(20, 3, seed=6))
+    d2 = pairwise_sq_dists(randn(20, 3, seed=6))
     S = [renyi_entropy(gaussian_from_sq_dists(d2, s)).item() for s in (0.5, 2.0)]
     assert S[0] - S[1] > 0.5  # narrower kernel, closer to the identity, higher entropy
 
 
 @pytest.mark.parametrize("alpha", [0.5, 1.0, 1.01, 2.0])
 def test_no_nan_for_valid_extreme_input(alpha):
-    x = _randn(10, 3, seed=7, dtype=torch.float32)
+    x = randn(10, 3, seed=7, dtype=torch.float32)
     Ky = label_gram(torch.arange(10) % 2, 2)
     for sigma, want in [(1e30, 0.0), (1e-30, math.log2(10))]:  # all-ones kernel, identity kernel
         K = gaussian_gram(x, sigma)
@@ -390,7 +387,7 @@ def test_joint_entropy_with_labels_equals_naive_joint_entropy(alpha, counts):
     # By class blocks (the first three) or, where padding would cost more, by the whole matrix (the last two).
     y = _labels(counts)
     n = len(y)
-    x = _randn(3, n, 4, seed=n)
+    x = randn(3, n, 4, seed=n)
     K = torch.stack([gaussian_gram(xi, 2.0) for xi in x])  # a stack, as for several layers
     K_y = ref.label_gram(y.numpy())
     S = joint_entropy_with_labels(K, y, alpha)
@@ -401,7 +398,7 @@ def test_joint_entropy_with_labels_equals_naive_joint_entropy(alpha, counts):
 
 def test_joint_entropy_with_labels_normalizes_a_non_unit_diagonal():
     y = _labels([4, 5, 3], seed=2)
-    K = gaussian_gram(_randn(12, 3, seed=3), 1.5)
+    K = gaussian_gram(randn(12, 3, seed=3), 1.5)
     scale = torch.linspace(0.5, 2.0, 12, dtype=torch.float64)
     K_scaled = K * scale[:, None] * scale[None, :]
     np.testing.assert_allclose(joint_entropy_with_labels(K_scaled, y).item(),

@@ -7,14 +7,11 @@ import pytest
 import torch
 
 import reference as ref
+from draws import randn
 from bad_input import bad_input_test
 
 from ipkit import (channel_sq_dists, gaussian_from_sq_dists, gaussian_gram, kernel_alignment, label_gram,
                    multivariate_gram, pairwise_sq_dists)
-
-
-def _randn(*shape, seed=0, dtype=torch.float64):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
 # ----------------------------------------------------------------------------------------------------- Gaussian kernel
@@ -22,7 +19,7 @@ def _randn(*shape, seed=0, dtype=torch.float64):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_gaussian_gram_symmetric_unit_diagonal_in_unit_interval(dtype):
-    K = gaussian_gram(_randn(8, 3, 2, 2, seed=5, dtype=dtype), sigma=3.0)
+    K = gaussian_gram(randn(8, 3, 2, 2, seed=5, dtype=dtype), sigma=3.0)
     assert K.dtype == dtype
     assert torch.equal(K, K.T)
     assert torch.equal(K.diagonal(), torch.ones(8, dtype=dtype))
@@ -31,7 +28,7 @@ def test_gaussian_gram_symmetric_unit_diagonal_in_unit_interval(dtype):
 
 @pytest.mark.parametrize("sigma", [0.5, 2.0, 7.3])
 def test_gaussian_gram_matches_naive(sigma):
-    x = _randn(7, 4, seed=6)
+    x = randn(7, 4, seed=6)
     np.testing.assert_allclose(gaussian_gram(x, sigma).numpy(), ref.gaussian_gram(x.numpy(), sigma),
                                rtol=1e-12, atol=1e-14)
 
@@ -44,7 +41,7 @@ def test_gaussian_gram_hand_computed():
 
 
 def test_gaussian_from_sq_dists_stack_of_widths():
-    d2 = pairwise_sq_dists(_randn(6, 3, seed=7))
+    d2 = pairwise_sq_dists(randn(6, 3, seed=7))
     sigmas = torch.tensor([0.5, 1.0, 4.0], dtype=torch.float64)
     K = gaussian_from_sq_dists(d2, sigmas)
     assert K.shape == (3, 6, 6)
@@ -54,7 +51,7 @@ def test_gaussian_from_sq_dists_stack_of_widths():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_width_as_number_or_tensor_gives_the_same_kernel(dtype):
-    d2 = pairwise_sq_dists(_randn(6, 3, seed=7, dtype=dtype))
+    d2 = pairwise_sq_dists(randn(6, 3, seed=7, dtype=dtype))
     for sigma in (0.3, 1.0, 7.77, 1e-25, 1e-200, 1e30):
         K = gaussian_from_sq_dists(d2, sigma)
         assert torch.equal(K, gaussian_from_sq_dists(d2, torch.tensor(sigma, dtype=torch.float64)))
@@ -71,7 +68,7 @@ def test_sigma_as_python_float_keeps_float64_precision():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_extreme_widths_and_duplicates_give_finite_kernels(dtype):
-    x = _randn(6, 4, seed=8, dtype=dtype)
+    x = randn(6, 4, seed=8, dtype=dtype)
     ones = torch.ones(6, 6, dtype=dtype)
     eye = torch.eye(6, dtype=dtype)
     for sigma in (1e8, 1e30, 1e200):  # all-ones kernel (1e200 overflows float32: still a valid width)
@@ -89,20 +86,20 @@ def test_extreme_widths_and_duplicates_give_finite_kernels(dtype):
 
 
 def test_multivariate_gram_equal_widths_is_the_tensor_kernel():
-    x = _randn(10, 5, 3, 3, seed=9)
+    x = randn(10, 5, 3, 3, seed=9)
     K_multi = multivariate_gram(x, torch.full((5,), 4.0, dtype=torch.float64))
     np.testing.assert_allclose(K_multi.numpy(), gaussian_gram(x, 4.0).numpy(), rtol=0, atol=1e-9)
 
 
 def test_multivariate_gram_matches_naive_hadamard_product():
-    x = _randn(7, 3, 2, 2, seed=10)
+    x = randn(7, 3, 2, 2, seed=10)
     sigmas = [0.8, 2.0, 5.0]
     np.testing.assert_allclose(multivariate_gram(x, sigmas).numpy(), ref.multivariate_gram(x.numpy(), sigmas),
                                rtol=1e-12, atol=1e-300)
 
 
 def test_multivariate_gram_unit_diagonal_with_tiny_widths():
-    K = multivariate_gram(_randn(5, 3, 2, seed=11, dtype=torch.float32), [1e-25, 1e-25, 1e-25])
+    K = multivariate_gram(randn(5, 3, 2, seed=11, dtype=torch.float32), [1e-25, 1e-25, 1e-25])
     assert torch.equal(K, torch.eye(5))
 
 
@@ -127,13 +124,13 @@ def test_label_gram_equals_gaussian_on_one_hot_with_authors_sigma():
 
 
 def test_kernel_alignment_of_a_kernel_with_itself_is_one():
-    K = gaussian_gram(_randn(8, 3, seed=12), 2.0)
+    K = gaussian_gram(randn(8, 3, seed=12), 2.0)
     np.testing.assert_allclose(kernel_alignment(K, K).item(), 1.0, rtol=0, atol=1e-14)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_kernel_alignment_matches_naive_and_lies_in_unit_interval(seed):
-    x = _randn(12, 4, seed=seed)
+    x = randn(12, 4, seed=seed)
     y = torch.randint(0, 3, (12,), generator=torch.Generator().manual_seed(seed))
     K, K_y = gaussian_gram(x, 1.5), label_gram(y, 3).double()
     a = kernel_alignment(K, K_y).item()
@@ -142,7 +139,7 @@ def test_kernel_alignment_matches_naive_and_lies_in_unit_interval(seed):
 
 
 def test_kernel_alignment_batched_over_widths():
-    d2 = pairwise_sq_dists(_randn(9, 2, seed=13))
+    d2 = pairwise_sq_dists(randn(9, 2, seed=13))
     K_y = label_gram(torch.tensor([0, 1, 0, 1, 2, 2, 0, 1, 2]), 3).double()
     sigmas = [0.3, 1.0, 3.0]
     a = kernel_alignment(gaussian_from_sq_dists(d2, torch.tensor(sigmas, dtype=torch.float64)), K_y)
@@ -167,9 +164,9 @@ def _inf_at(x, idx):
     return x
 
 
-X = _randn(5, 3, seed=14)
-X4 = _randn(5, 2, 2, 2, seed=15)
-XW = _randn(4, 2 * 4096 + 7, seed=16, dtype=torch.float32)  # wide rows
+X = randn(5, 3, seed=14)
+X4 = randn(5, 2, 2, 2, seed=15)
+XW = randn(4, 2 * 4096 + 7, seed=16, dtype=torch.float32)  # wide rows
 K5 = torch.eye(5, dtype=torch.float64)
 
 BAD_INPUT = {
