@@ -93,7 +93,8 @@ def survival(verdicts: pd.DataFrame) -> pd.DataFrame:
 def survival_markdown(verdicts: pd.DataFrame) -> str:
     """The verdicts as Markdown: a row per setting, a column per finding, each cell every network's verdict
     ("yes", "partly", "no"), then one line per finding naming the settings under which it is reproduced in every
-    network, in some, and in none."""
+    network, in some, and in none, and, where finding 4's numbers count them, a line naming the settings and
+    networks whose layers sit at log2 n (saturated) in some of its comparisons."""
     networks = list(dict.fromkeys(verdicts["network"]))
     findings = list(dict.fromkeys(verdicts["finding"]))
     grid = verdict_grid(verdicts)
@@ -112,7 +113,22 @@ def survival_markdown(verdicts: pd.DataFrame) -> str:
         name = lambda settings: ", ".join(settings) or "none"  # noqa: E731
         lines.append(f"- Finding {f} is reproduced in every network under: {name(everywhere)}; in some (or partly) "
                      f"under: {name(some)}; in none under: {name(nowhere)}.")
+    saturated = _saturated_comparisons(verdicts)
+    if saturated:
+        lines.append("- Finding 4 where layers are saturated (both layers' I(X;T) at log2 n, so the inequality "
+                     f"holds whatever the network does), in up to this share of a split's comparisons: {saturated}.")
     return "\n".join(lines) + "\n"
+
+
+def _saturated_comparisons(verdicts: pd.DataFrame) -> str:
+    """'setting: network 77%, …; …' from finding 4's frac_saturated numbers (those above 0), or ''."""
+    if "numbers" not in verdicts:
+        return ""
+    rows = verdicts[verdicts["finding"] == 4]
+    share = rows["numbers"].map(lambda numbers: json.loads(numbers).get("frac_saturated", 0.0))
+    rows = rows.assign(share=share)[share > 0]
+    return "; ".join(f"{setting}: " + ", ".join(f"{r.network} {r.share:.0%}" for r in part.itertuples())
+                     for setting, part in rows.groupby("setting", sort=False))
 
 
 def robustness_problems(ip: pd.DataFrame, verdicts: pd.DataFrame, settings: dict, networks, *,

@@ -113,6 +113,19 @@ def test_dpi_fractions_round_off_ties_hold_within_atol():
     assert fraction(4e-6, atol=0.0) == 0.0
 
 
+def test_dpi_fractions_count_comparisons_of_two_saturated_layers():
+    """n = 8 (log2 n = 3): step 1 has a, b at the bound (3 − 4e-6 within atol) and c below; step 2 has only a at
+    it → a→b saturated 1 of 2, b→c 0 of 2, all 1 of 4; without column n the count is not made."""
+    ip = pd.DataFrame(dict(run=0, split="train", n=8, step=[1, 1, 1, 2, 2, 2], layer=list("abcabc"),
+                           layer_index=[0, 1, 2] * 2, I_XT=[3.0, 3.0 - 4e-6, 2.0, 3.0, 2.5, 1.0], I_TY=1.0))
+    dpi = dpi_fractions(ip).set_index("pair")
+    assert dpi.loc["a→b", "frac_saturated"] == 0.5
+    assert dpi.loc["b→c", "frac_saturated"] == 0.0
+    assert dpi.loc["all", "frac_saturated"] == 0.25
+    assert dpi.loc["all", "frac_I_XT"] == 1.0  # all hold, one of them only because both layers are saturated
+    assert "frac_saturated" not in dpi_fractions(ip.drop(columns="n")).columns
+
+
 # --- compression ------------------------------------------------------------------------------------------------
 
 # I(X;T) over steps 1..6: 1, 3, 2, 5, 1, 0. Centred rolling mean over 3 (edges: the values available):

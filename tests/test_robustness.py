@@ -137,6 +137,16 @@ def test_survival_markdown_names_each_network_verdict_and_the_settings_a_finding
                       "| p | a yes, b yes | a yes, b no |", "| q | a no, b no | a partly, b yes |"]
     assert md[5] == "- Finding 1 is reproduced in every network under: p; in some (or partly) under: none; in none under: q."
     assert md[6] == "- Finding 4 is reproduced in every network under: none; in some (or partly) under: p, q; in none under: none."
+    assert len(md) == 7  # no numbers: no line on saturation
+
+
+def test_survival_markdown_names_where_finding_4_rests_on_saturated_layers():
+    numbers = [{"frac_saturated": 0.77}, {}, {"frac_saturated": 0.05}, {"frac_saturated": 0.0}]
+    verdicts = pd.DataFrame({"network": ["a", "b"] * 2, "setting": ["binning", "binning", "KDE", "KDE"],
+                             "finding": 4, "verdict": "reproduced", "numbers": [json.dumps(n) for n in numbers]})
+    md = survival_markdown(verdicts).splitlines()
+    assert md[-1].startswith("- Finding 4 where layers are saturated (both layers' I(X;T) at log2 n")
+    assert md[-1].endswith("comparisons: binning: a 77%; KDE: a 5%.")
 
 
 def tiny(root, **kwargs) -> Experiment:
