@@ -62,6 +62,11 @@ def _grade(parts: int, of: int) -> str:
     return VERDICTS[0] if parts == of else VERDICTS[1] if parts else VERDICTS[2]
 
 
+def _share(fraction: float) -> str:
+    """A fraction in [0, 1] as a whole percentage; one above 0 that rounds to 0 % as '<1%'."""
+    return "<1%" if 0 < fraction < 0.005 else f"{fraction:.0%}"
+
+
 def _span(values, fmt="{:.2f}") -> str:
     values = [v for v in values if pd.notna(v)]
     if not values:
@@ -256,7 +261,7 @@ def data_processing_inequality(dpi: pd.DataFrame, *, mostly: float = 0.8) -> Ver
                 f"inequality holds — {per_split}; 'mostly' = at least {mostly:.0%}")
     if "frac_saturated" in overall and overall["frac_saturated"].max() > 0:
         numbers["frac_saturated"] = float(overall["frac_saturated"].max())
-        evidence += (f"; in up to {numbers['frac_saturated']:.0%} of a split's comparisons both layers' I(X;T) "
+        evidence += (f"; in up to {_share(numbers['frac_saturated'])} of a split's comparisons both layers' I(X;T) "
                      f"sit at log2 n (saturated: there the inequality holds whatever the network does)")
     return Verdict(_grade((xt >= mostly) + (ty >= mostly), 2), evidence, numbers)
 

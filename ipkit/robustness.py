@@ -16,8 +16,8 @@ import math
 import pandas as pd
 
 from ipkit.analysis import dpi_fractions
-from ipkit.findings import (CLAIMS, VERDICTS, _plain, data_processing_inequality, early_stopping_before_compression,
-                            fitting_then_compression)
+from ipkit.findings import (CLAIMS, VERDICTS, _plain, _share, data_processing_inequality,
+                            early_stopping_before_compression, fitting_then_compression)
 
 FINDINGS = (1, 2, 4)
 COLUMNS = ["network", "setting", "estimator", "n", "n_test", "overrides", "finding", "claim", "verdict", "evidence",
@@ -127,7 +127,7 @@ def _saturated_comparisons(verdicts: pd.DataFrame) -> str:
     rows = verdicts[verdicts["finding"] == 4]
     share = rows["numbers"].map(lambda numbers: json.loads(numbers).get("frac_saturated", 0.0))
     rows = rows.assign(share=share)[share > 0]
-    return "; ".join(f"{setting}: " + ", ".join(f"{r.network} {r.share:.0%}" for r in part.itertuples())
+    return "; ".join(f"{setting}: " + ", ".join(f"{r.network} {_share(r.share)}" for r in part.itertuples())
                      for setting, part in rows.groupby("setting", sort=False))
 
 
