@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import reference as ref
-from draws import randn
 from bad_input import bad_input_test
+from draws import randn
 from ipkit import (
     alignment_sigma,
     gaussian_from_sq_dists,

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import reference as ref
-from draws import randn
 from bad_input import bad_input_test
+from draws import randn
 
 from ipkit import (channel_sq_dists, gaussian_from_sq_dists, gaussian_gram, kernel_alignment, label_gram,
                    multivariate_gram, pairwise_sq_dists)
