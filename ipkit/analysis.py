@@ -3,7 +3,6 @@ inequality along depth, the fitting/compression phases, and where early stopping
 functions from tables to tables.
 """
 
-import numpy as np
 import pandas as pd
 
 KEYS = ["split", "step", "layer", "layer_index"]
@@ -21,22 +20,24 @@ def dpi_fractions(ip: pd.DataFrame, atol: float = 1e-5) -> pd.DataFrame:
     For every measurement (run, split, step) and every pair of consecutive measured layers ℓ, ℓ+1, checks
     I(X;T_ℓ) ≥ I(X;T_ℓ+1) − atol and I(T_ℓ;Y) ≥ I(T_ℓ+1;Y) − atol. The inequality allows equality, and layers
     that tie (both saturated at log2 N, say) differ only by float round-off, a few 1e-6 bits: `atol` (bits) keeps
-    round-off from deciding the comparison. Where the table has the sample size (column n, as the tracker's
-    has), it also counts the comparisons in which both layers' I(X;T) sit at the bound log2 n (within `atol`):
-    every sample its own cluster in both, so the inequality holds there whatever the network does.
+    round-off from deciding the comparison. Where the table has the tracker's `flags` column, it also counts the
+    comparisons in which both layers are flagged "saturated" (H(T) at log2 N: the kernel is numerically the
+    identity, so I(X;T) = H(X) and I(T;Y) = H(Y) in both, and the inequality holds whatever the network does).
 
     Returns:
         One row per split and layer pair plus an "all" row per split, with columns split, pair, measurements,
-        frac_I_XT, frac_I_TY and, with column n, frac_saturated (fractions in [0, 1]).
+        frac_I_XT, frac_I_TY and, with column flags, frac_saturated (fractions in [0, 1]).
     """
     ordered = ip.sort_values(["run", "split", "step", "layer_index"])
-    nxt = ordered.groupby(["run", "split", "step"])[["I_XT", "I_TY", "layer"]].shift(-1)
+    if "flags" in ordered:  # "saturated;sigma_at_bound", say; empty (NaN when read back) for none
+        ordered = ordered.assign(saturated=ordered["flags"].fillna("").str.split(";").map(lambda f: "saturated" in f))
+    measurement = ordered.groupby(["run", "split", "step"])
+    nxt = measurement[["I_XT", "I_TY", "layer"]].shift(-1)
     pairs = ordered.assign(pair=ordered["layer"] + "→" + nxt["layer"],
                            ok_XT=ordered["I_XT"] >= nxt["I_XT"] - atol, ok_TY=ordered["I_TY"] >= nxt["I_TY"] - atol)
     fractions = dict(measurements=("ok_XT", "size"), frac_I_XT=("ok_XT", "mean"), frac_I_TY=("ok_TY", "mean"))
-    if "n" in ordered:  # one n per measurement, so the pair's two layers share the bound
-        bound = np.log2(ordered["n"]) - atol
-        pairs["saturated"] = (ordered["I_XT"] >= bound) & (nxt["I_XT"] >= bound)
+    if "saturated" in ordered:
+        pairs["saturated"] = ordered["saturated"] & measurement["saturated"].shift(-1, fill_value=False)
         fractions["frac_saturated"] = ("saturated", "mean")
     pairs = pairs[nxt["layer"].notna()]
     per_pair = pairs.groupby(["split", "pair"], sort=False).agg(

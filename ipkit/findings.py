@@ -244,7 +244,7 @@ def data_processing_inequality(dpi: pd.DataFrame, *, mostly: float = 0.8) -> Ver
     Reads the "all" rows of `ipkit.analysis.dpi_fractions` (dpi.csv): the fraction of measurements (run, split,
     step, consecutive pair) where each inequality holds, worst split. "Mostly satisfied" = a fraction of at
     least `mostly` (default 0.8: four measurements in five). Where the table counts them (frac_saturated), the
-    evidence says in how many comparisons both layers' I(X;T) sit at log2 n, where the inequality holds
+    evidence says in how many comparisons both layers are saturated (H(T) at log2 N), where the inequality holds
     whatever the network does: a verdict resting on those says nothing about the network.
 
     Verdict: both inequalities mostly hold → reproduced; one of them → partly; neither → not reproduced.
@@ -261,8 +261,8 @@ def data_processing_inequality(dpi: pd.DataFrame, *, mostly: float = 0.8) -> Ver
                 f"inequality holds — {per_split}; 'mostly' = at least {mostly:.0%}")
     if "frac_saturated" in overall and overall["frac_saturated"].max() > 0:
         numbers["frac_saturated"] = float(overall["frac_saturated"].max())
-        evidence += (f"; in up to {_share(numbers['frac_saturated'])} of a split's comparisons both layers' I(X;T) "
-                     f"sit at log2 n (saturated: there the inequality holds whatever the network does)")
+        evidence += (f"; in up to {_share(numbers['frac_saturated'])} of a split's comparisons both layers are "
+                     f"saturated (H(T) at log2 N: there the inequality holds whatever the network does)")
     return Verdict(_grade((xt >= mostly) + (ty >= mostly), 2), evidence, numbers)
 
 

@@ -94,7 +94,7 @@ def survival_markdown(verdicts: pd.DataFrame) -> str:
     """The verdicts as Markdown: a row per setting, a column per finding, each cell every network's verdict
     ("yes", "partly", "no"), then one line per finding naming the settings under which it is reproduced in every
     network, in some, and in none, and, where finding 4's numbers count them, a line naming the settings and
-    networks whose layers sit at log2 n (saturated) in some of its comparisons."""
+    networks whose layers are saturated (H(T) at log2 N) in some of its comparisons."""
     networks = list(dict.fromkeys(verdicts["network"]))
     findings = list(dict.fromkeys(verdicts["finding"]))
     grid = verdict_grid(verdicts)
@@ -115,8 +115,8 @@ def survival_markdown(verdicts: pd.DataFrame) -> str:
                      f"under: {name(some)}; in none under: {name(nowhere)}.")
     saturated = _saturated_comparisons(verdicts)
     if saturated:
-        lines.append("- Finding 4 where layers are saturated (both layers' I(X;T) at log2 n, so the inequality "
-                     f"holds whatever the network does), in up to this share of a split's comparisons: {saturated}.")
+        lines.append("- Finding 4 where both layers are saturated (H(T) at log2 N, so the inequality holds "
+                     f"whatever the network does), in up to this share of a split's comparisons: {saturated}.")
     return "\n".join(lines) + "\n"
 
 

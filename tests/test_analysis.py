@@ -114,16 +114,19 @@ def test_dpi_fractions_round_off_ties_hold_within_atol():
 
 
 def test_dpi_fractions_count_comparisons_of_two_saturated_layers():
-    """n = 8 (log2 n = 3): step 1 has a, b at the bound (3 − 4e-6 within atol) and c below; step 2 has only a at
-    it → a→b saturated 1 of 2, b→c 0 of 2, all 1 of 4; without column n the count is not made."""
+    """The tracker's flags: step 1 has a, b saturated (b also at its grid's bound) and c not; step 2 has only a
+    ("input_saturated" is not a saturated layer) → a→b saturated 1 of 2, b→c 0 of 2, all 1 of 4; without column
+    flags the count is not made."""
+    flags = ["saturated", "saturated;sigma_at_bound", "", "saturated", "input_saturated", None]
     ip = pd.DataFrame(dict(run=0, split="train", n=8, step=[1, 1, 1, 2, 2, 2], layer=list("abcabc"),
-                           layer_index=[0, 1, 2] * 2, I_XT=[3.0, 3.0 - 4e-6, 2.0, 3.0, 2.5, 1.0], I_TY=1.0))
+                           layer_index=[0, 1, 2] * 2, I_XT=[3.0, 3.0 - 4e-6, 2.0, 3.0, 2.5, 1.0], I_TY=1.0,
+                           flags=flags))
     dpi = dpi_fractions(ip).set_index("pair")
     assert dpi.loc["a→b", "frac_saturated"] == 0.5
     assert dpi.loc["b→c", "frac_saturated"] == 0.0
     assert dpi.loc["all", "frac_saturated"] == 0.25
     assert dpi.loc["all", "frac_I_XT"] == 1.0  # all hold, one of them only because both layers are saturated
-    assert "frac_saturated" not in dpi_fractions(ip.drop(columns="n")).columns
+    assert "frac_saturated" not in dpi_fractions(ip.drop(columns="flags")).columns
 
 
 # --- compression ------------------------------------------------------------------------------------------------

@@ -185,11 +185,11 @@ def test_finding4_verdicts():
 
 
 def test_finding4_evidence_says_where_layers_are_saturated():
-    """With frac_saturated counted (dpi_fractions of a table with n), a verdict resting on layers at log2 n says
+    """With frac_saturated counted (dpi_fractions of a table with flags), a verdict resting on saturated layers says
     so, with the larger split's share; none saturated, or not counted: the evidence is silent."""
     v = data_processing_inequality(dpi(0.9, 0.9).assign(frac_saturated=[0.25, 0.75, 0.0]))
     assert v.verdict == "reproduced" and v.numbers["frac_saturated"] == 0.75
-    assert "in up to 75% of a split's comparisons both layers' I(X;T) sit at log2 n (saturated" in v.evidence
+    assert "in up to 75% of a split's comparisons both layers are saturated (H(T) at log2 N" in v.evidence
     for quiet in (dpi(0.9, 0.9).assign(frac_saturated=0.0), dpi(0.9, 0.9)):
         v = data_processing_inequality(quiet)
         assert "saturated" not in v.evidence and "frac_saturated" not in v.numbers

@@ -145,7 +145,7 @@ def test_survival_markdown_names_where_finding_4_rests_on_saturated_layers():
     verdicts = pd.DataFrame({"network": ["a", "b"] * 2, "setting": ["binning", "binning", "KDE", "KDE"],
                              "finding": 4, "verdict": "reproduced", "numbers": [json.dumps(n) for n in numbers]})
     md = survival_markdown(verdicts).splitlines()
-    assert md[-1].startswith("- Finding 4 where layers are saturated (both layers' I(X;T) at log2 n")
+    assert md[-1].startswith("- Finding 4 where both layers are saturated (H(T) at log2 N")
     assert md[-1].endswith("comparisons: binning: a 77%; KDE: a 5%, b <1%.")  # 0.2 % is not '0%'
 
 
