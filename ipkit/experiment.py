@@ -481,8 +481,9 @@ def save_results(results: Results, folder, **extra) -> dict[str, Path]:
 
     Files: ip.csv.gz and training_log.csv.gz (the per-step tables, gzipped, floats to 9 significant digits
     (`PER_STEP_FLOAT_FORMAT`): the same table always gives the same bytes), early_stopping.csv, summary.csv,
-    dpi.csv, compression.csv, run.json. With a `setting` column in the IP table, dpi.csv and compression.csv hold each setting's rows apart. Each file is written to a temporary
-    name and renamed, so none is ever half-written. `extra` goes into run.json (e.g. the notebook's parameters).
+    dpi.csv, compression.csv, run.json. With a `setting` column in the IP table, dpi.csv and compression.csv hold
+    each setting's rows apart. Each file is written to a temporary name and renamed, so none is ever half-written.
+    `extra` goes into run.json (e.g. the notebook's parameters).
 
     Returns:
         The path of each file: keys ip, training_log, early_stopping, summary, dpi, compression, run.
