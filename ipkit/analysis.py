@@ -30,7 +30,8 @@ def dpi_fractions(ip: pd.DataFrame, atol: float = 1e-5) -> pd.DataFrame:
     """
     ordered = ip.sort_values(["run", "split", "step", "layer_index"])
     if "flags" in ordered:  # "saturated;sigma_at_bound", say; empty (NaN when read back) for none
-        ordered = ordered.assign(saturated=ordered["flags"].fillna("").str.split(";").map(lambda f: "saturated" in f))
+        flags = ordered["flags"].fillna("").astype(str).str.split(";")
+        ordered = ordered.assign(saturated=flags.map(lambda f: "saturated" in f))
     measurement = ordered.groupby(["run", "split", "step"])
     nxt = measurement[["I_XT", "I_TY", "layer"]].shift(-1)
     pairs = ordered.assign(pair=ordered["layer"] + "→" + nxt["layer"],

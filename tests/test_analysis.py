@@ -127,6 +127,7 @@ def test_dpi_fractions_count_comparisons_of_two_saturated_layers():
     assert dpi.loc["all", "frac_saturated"] == 0.25
     assert dpi.loc["all", "frac_I_XT"] == 1.0  # all hold, one of them only because both layers are saturated
     assert "frac_saturated" not in dpi_fractions(ip.drop(columns="flags")).columns
+    assert dpi_fractions(ip.iloc[:0].astype({"flags": float})).empty  # no rows, flags read back as floats
 
 
 # --- compression ------------------------------------------------------------------------------------------------
